@@ -1,0 +1,165 @@
+"""Every error the bus raises on purpose.
+
+One tree, rooted at :class:`BusError`, so callers can catch the bus's failures
+without catching programming errors. Retry code reads the ``retriable`` class
+flag instead of matching on class names.
+
+    BusError
+    ├── ConfigError (ValueError)                  a setting or config file is wrong
+    ├── LocalKafkaError                           the local broker manager
+    │   ├── JavaNotFoundError
+    │   ├── MavenNotFoundError
+    │   ├── ArtifactResolutionError               Maven Central unreachable, artifact missing
+    │   ├── PortInUseError
+    │   ├── StalePidFileError
+    │   ├── ClusterLayoutError                    data dir formatted for another layout
+    │   └── BrokerNotReadyError                   did not answer in time, or exited
+    └── ContractError (ValueError)                the event contract was broken
+        ├── EventValidationError                  field values break a rule
+        ├── EnvelopeError                         CloudEvents headers missing or wrong
+        ├── CodecError                            bytes are not a valid single-object Avro datum
+        │   └── UnknownSchemaError                fingerprint not known to this reader
+        └── IncompatibleSchemaError               a schema change breaks compatibility
+
+Errors that a person has to act on carry a ``fix``: one sentence saying what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "ArtifactResolutionError",
+    "BrokerNotReadyError",
+    "BusError",
+    "ClusterLayoutError",
+    "CodecError",
+    "ConfigError",
+    "ContractError",
+    "EnvelopeError",
+    "EventValidationError",
+    "FieldProblem",
+    "IncompatibleSchemaError",
+    "JavaNotFoundError",
+    "LocalKafkaError",
+    "MavenNotFoundError",
+    "PortInUseError",
+    "StalePidFileError",
+    "UnknownSchemaError",
+]
+
+
+class BusError(Exception):
+    """Root of every error the bus raises on purpose."""
+
+    #: True when trying the same operation again may succeed without a change.
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(message if fix is None else f"{message}\n  fix: {fix}")
+
+
+class ConfigError(BusError, ValueError):
+    """A setting or a config file is wrong; the message names the key and the fix."""
+
+
+class LocalKafkaError(BusError):
+    """The local Kafka manager could not do what was asked."""
+
+
+class JavaNotFoundError(LocalKafkaError):
+    """No usable Java runtime (17 or newer) was found."""
+
+
+class MavenNotFoundError(LocalKafkaError):
+    """Maven is needed to resolve the Kafka jars and was not found."""
+
+
+class ArtifactResolutionError(LocalKafkaError):
+    """Maven could not resolve the Kafka jars (Maven Central unreachable, bad version)."""
+
+    retriable = True
+
+
+class PortInUseError(LocalKafkaError):
+    """A port the broker needs is already taken by another process."""
+
+
+class StalePidFileError(LocalKafkaError):
+    """A PID file names a process that is gone or is not our broker."""
+
+
+class ClusterLayoutError(LocalKafkaError):
+    """The data directory holds a cluster with another layout (node count, ports)."""
+
+
+class BrokerNotReadyError(LocalKafkaError):
+    """The broker did not answer a metadata request in time, or exited while starting."""
+
+    def __init__(self, message: str, *, fix: str | None = None, log_tail: str = "") -> None:
+        self.log_tail = log_tail
+        full = message if not log_tail else f"{message}\n--- last lines of the broker log ---\n{log_tail}"
+        super().__init__(full, fix=fix)
+
+
+class ContractError(BusError, ValueError):
+    """The event contract (schema, envelope, encoding, reference codes) was broken."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One rule one field breaks: which field, what is wrong with its value, which rule."""
+
+    field: str
+    problem: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.problem} (rule: {self.rule})"
+
+
+class EventValidationError(ContractError):
+    """One or more fields of an event break their rules; ``problems`` lists every one."""
+
+    def __init__(self, event_type: str, problems: list[FieldProblem] | tuple[FieldProblem, ...]):
+        self.event_type = event_type
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{event_type} is not valid ({count} {noun}):\n{lines}")
+
+
+class EnvelopeError(ContractError):
+    """The CloudEvents envelope (Kafka headers) is missing a field or has a wrong value."""
+
+
+class CodecError(ContractError):
+    """Bytes are not a valid Avro single-object datum, or a datum does not fit its schema."""
+
+
+class UnknownSchemaError(CodecError):
+    """The datum's schema fingerprint is not known to this reader or its registry."""
+
+    def __init__(self, fingerprint: int, message: str | None = None) -> None:
+        self.fingerprint = fingerprint
+        super().__init__(
+            message
+            or f"unknown schema fingerprint {fingerprint:#018x}: no registered schema has it",
+            fix="register the writer's schema (spbe-bus schemas register) or point the reader "
+            "at the registry that holds it",
+        )
+
+
+class IncompatibleSchemaError(ContractError):
+    """A new schema version breaks the subject's compatibility mode."""
+
+    def __init__(self, subject: str, mode: str, reasons: list[str]) -> None:
+        self.subject = subject
+        self.mode = mode
+        self.reasons = tuple(reasons)
+        lines = "\n".join(f"  - {r}" for r in self.reasons)
+        super().__init__(f"schema for {subject} is not {mode} compatible:\n{lines}")

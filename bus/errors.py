@@ -101,8 +101,9 @@ class BrokerNotReadyError(LocalKafkaError):
 
     def __init__(self, message: str, *, fix: str | None = None, log_tail: str = "") -> None:
         self.log_tail = log_tail
-        full = message if not log_tail else f"{message}\n--- last lines of the broker log ---\n{log_tail}"
-        super().__init__(full, fix=fix)
+        if log_tail:
+            message = f"{message}\n--- last lines of the broker log ---\n{log_tail}"
+        super().__init__(message, fix=fix)
 
 
 class ContractError(BusError, ValueError):

@@ -1,0 +1,54 @@
+"""The ``spbe-bus`` command: a thin layer over the library.
+
+Exit codes: 0 done, 1 the bus refused or failed (the message says why and how to fix
+it), 2 the command line itself was wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bus.cli.demo_cmd import add_demo_command
+from bus.cli.kafka_cmd import add_kafka_commands
+from bus.errors import BusError
+from bus.logs import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spbe-bus",
+        description="SPBE data exchange bus: events between OPD applications over Kafka.",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
+    )
+    parser.add_argument(
+        "--log-json", action="store_true", default=None, help="log JSON lines to stderr"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_kafka_commands(sub)
+    add_demo_command(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(json=args.log_json, level=args.log_level)
+    try:
+        code: int = args.handler(args)
+    except BusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The shape of a local KRaft cluster and the files that describe it (pure: no IO).
+
+A cluster is ``nodes`` combined broker+controller processes on loopback. Node ``i``
+(1-based id) listens for clients on ``broker_ports[i-1]`` and for the controller
+quorum on ``controller_ports[i-1]``. The settings follow what a 2-core machine can
+carry: internal topics with one partition, no initial rebalance delay, a small
+log-cleaner buffer and a modest heap.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "DEFAULT_BROKER_PORT",
+    "DEFAULT_HEAP_MB",
+    "DEFAULT_HOST",
+    "DEFAULT_KAFKA_VERSION",
+    "ClusterLayout",
+    "new_cluster_id",
+    "render_log4j2",
+    "render_server_properties",
+]
+
+DEFAULT_KAFKA_VERSION = "4.1.1"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_BROKER_PORT = 9092
+DEFAULT_HEAP_MB = 512
+LOG_CLEANER_DEDUPE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: a random UUID as 22 characters of URL-safe base64.
+
+    Kafka's own ``random-uuid`` never starts with ``-`` (it would read as a flag);
+    neither does this.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+class ClusterLayout(BaseModel):
+    """Where each node of a local cluster listens, and how it is sized."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_id: str = Field(default_factory=new_cluster_id, min_length=22, max_length=22)
+    kafka_version: str = DEFAULT_KAFKA_VERSION
+    host: str = DEFAULT_HOST
+    broker_ports: tuple[int, ...] = (DEFAULT_BROKER_PORT,)
+    controller_ports: tuple[int, ...] = (DEFAULT_BROKER_PORT + 1,)
+    heap_mb: int = Field(default=DEFAULT_HEAP_MB, ge=128)
+
+    @model_validator(mode="after")
+    def _ports_line_up(self) -> Self:
+        if len(self.broker_ports) != len(self.controller_ports):
+            raise ValueError("broker_ports and controller_ports must have one entry per node")
+        if len(self.broker_ports) not in (1, 3):
+            raise ValueError("a local cluster has 1 or 3 nodes")
+        every = self.broker_ports + self.controller_ports
+        if len(set(every)) != len(every):
+            raise ValueError(f"ports must all differ, got {sorted(every)}")
+        for port in every:
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {port} is outside 1-65535")
+        return self
+
+    @classmethod
+    def for_base_port(
+        cls, *, nodes: int = 1, port: int = DEFAULT_BROKER_PORT, **kwargs: object
+    ) -> ClusterLayout:
+        """Ports counted up from ``port``: brokers first, then controllers.
+
+        One node on 9092 uses 9092 (clients) and 9093 (controller); three nodes use
+        9092-9094 for clients and 9095-9097 for the controller quorum.
+        """
+        brokers = tuple(port + i for i in range(nodes))
+        controllers = tuple(port + nodes + i for i in range(nodes))
+        return cls.model_validate(
+            {"broker_ports": brokers, "controller_ports": controllers, **kwargs}
+        )
+
+    @property
+    def nodes(self) -> int:
+        return len(self.broker_ports)
+
+    @property
+    def node_ids(self) -> range:
+        return range(1, self.nodes + 1)
+
+    @property
+    def replication_factor(self) -> int:
+        """Replication for internal topics: every node, so one loss is survivable."""
+        return self.nodes
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return 2 if self.nodes >= 3 else 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{self.host}:{p}" for p in self.broker_ports)
+
+    def broker_port(self, node_id: int) -> int:
+        return self.broker_ports[node_id - 1]
+
+    def controller_port(self, node_id: int) -> int:
+        return self.controller_ports[node_id - 1]
+
+    def quorum_voters(self) -> str:
+        return ",".join(
+            f"{node_id}@{self.host}:{self.controller_port(node_id)}" for node_id in self.node_ids
+        )
+
+
+def render_server_properties(layout: ClusterLayout, node_id: int, data_dir: Path) -> str:
+    """The ``server.properties`` of one combined broker+controller node."""
+    host = layout.host
+    rf = layout.replication_factor
+    isr = layout.min_insync_replicas
+    settings: dict[str, object] = {
+        "process.roles": "broker,controller",
+        "node.id": node_id,
+        "controller.quorum.voters": layout.quorum_voters(),
+        "listeners": (
+            f"PLAINTEXT://{host}:{layout.broker_port(node_id)},"
+            f"CONTROLLER://{host}:{layout.controller_port(node_id)}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://{host}:{layout.broker_port(node_id)}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": 1,
+        "default.replication.factor": rf,
+        "min.insync.replicas": isr,
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": rf,
+        "offsets.topic.num.partitions": 1,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": isr,
+        "transaction.state.log.num.partitions": 1,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": isr,
+        "share.coordinator.state.topic.num.partitions": 1,
+        "group.initial.rebalance.delay.ms": 0,
+        "log.cleaner.dedupe.buffer.size": LOG_CLEANER_DEDUPE_BUFFER_BYTES,
+        "num.network.threads": 2,
+        "num.io.threads": 4,
+        "num.recovery.threads.per.data.dir": 1,
+    }
+    lines = ["# Written by spbe-bus kafka up; edits are overwritten on the next start."]
+    lines += [f"{key}={value}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_log4j2(log_file: Path) -> str:
+    """A log4j2 configuration writing the broker log to ``log_file``, rolled at 20 MiB."""
+    return f"""\
+status = warn
+appender.file.type = RollingFile
+appender.file.name = FILE
+appender.file.fileName = {log_file}
+appender.file.filePattern = {log_file}.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+"""

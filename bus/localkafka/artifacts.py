@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,12 +26,14 @@ __all__ = ["LOG4J_VERSION", "SLF4J_VERSION", "default_cache_dir", "render_pom", 
 
 LOG4J_VERSION = "2.24.3"
 SLF4J_VERSION = "1.7.36"
+DEPENDENCY_PLUGIN_VERSION = "3.8.1"
 _COMPLETE_MARKER = ".complete"
 _NETWORK_HINTS = (
     "Could not transfer",
     "UnknownHostException",
     "Connection refused",
     "Connect to",
+    "Cannot access",
     "timed out",
     "Network is unreachable",
     "No route to host",
@@ -146,7 +149,9 @@ def resolve_kafka(
                 "-q",
                 "-f",
                 str(work_dir / "pom.xml"),
-                "dependency:copy-dependencies",
+                "-Dstyle.color=never",
+                f"org.apache.maven.plugins:maven-dependency-plugin:{DEPENDENCY_PLUGIN_VERSION}"
+                ":copy-dependencies",
                 f"-DoutputDirectory={staging}",
                 "-DincludeScope=runtime",
             ]
@@ -165,16 +170,38 @@ def resolve_kafka(
     return libs
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_BOILERPLATE = ("re-run maven", "[help 1]", "for more information", "to see the full stack")
+
+
+def _maven_summary(output: str) -> str:
+    """Maven's own explanation, without colour codes and its generic advice."""
+    lines = []
+    for raw in _ANSI.sub("", output).splitlines():
+        line = raw.strip()
+        text = line.removeprefix("[ERROR]").strip().lower()
+        if not text or text.startswith(_BOILERPLATE):
+            continue
+        lines.append(line)
+    return "\n".join(lines[-8:])
+
+
 def _resolution_error(kafka_version: str, output: str) -> ArtifactResolutionError:
-    tail = "\n".join(output.strip().splitlines()[-15:])
+    summary = _maven_summary(output)
+    if "was not found in" in output:
+        return ArtifactResolutionError(
+            f"Apache Kafka {kafka_version} is not on Maven Central.\n{summary}",
+            fix="check the version (SPBE_KAFKA_VERSION / --kafka-version); Maven caches a "
+            "miss, so after fixing a typo run again with the right version",
+        )
     if any(hint in output for hint in _NETWORK_HINTS):
         return ArtifactResolutionError(
             f"Maven Central is unreachable: could not download Apache Kafka {kafka_version}.\n"
-            f"{tail}",
+            f"{summary}",
             fix="check the network or proxy (Maven reads ~/.m2/settings.xml), or point "
             "SPBE_KAFKA_LIBS at a directory that already holds the Kafka jars",
         )
     return ArtifactResolutionError(
-        f"Maven could not resolve Apache Kafka {kafka_version}.\n{tail}",
-        fix="check the version (SPBE_KAFKA_VERSION / --kafka-version) exists on Maven Central",
+        f"Maven could not resolve Apache Kafka {kafka_version}.\n{summary}",
+        fix="read Maven's message above; 'mvn -v' checks the Maven install",
     )

@@ -44,7 +44,7 @@ from bus.localkafka.layout import (
     render_log4j2,
     render_server_properties,
 )
-from bus.localkafka.processes import is_alive, is_our_broker, read_pid, reap
+from bus.localkafka.processes import is_alive, is_our_broker, read_pid
 from bus.localkafka.readiness import broker_ids
 
 __all__ = [
@@ -263,7 +263,7 @@ class LocalKafka:
         for node_id in to_start:
             self._write_node_files(layout, node_id)
             self._format_if_new(java, libs, layout, node_id)
-        started: dict[int, subprocess.Popen[bytes]] = {}
+        started: dict[int, int] = {}
         try:
             for node_id in to_start:
                 started[node_id] = self._spawn(java, libs, layout, node_id)
@@ -317,37 +317,41 @@ class LocalKafka:
                 f"{self.data_dir}' and start again",
             )
 
-    def _spawn(
-        self, java: str, libs: Path, layout: ClusterLayout, node_id: int
-    ) -> subprocess.Popen[bytes]:
+    def _spawn(self, java: str, libs: Path, layout: ClusterLayout, node_id: int) -> int:
+        """Start the node detached from this process and return its PID.
+
+        A short-lived ``sh`` starts the JVM in the background and exits, so the broker is
+        re-parented to init: it outlives the command that started it and never lingers
+        as this process's zombie.
+        """
         cmd = [
             *self._java_cmd(java, libs, node_id, layout.heap_mb),
             "kafka.Kafka",
             str(self._properties_file(node_id)),
         ]
-        with self._out_file(node_id).open("ab") as out:
-            proc = subprocess.Popen(
-                cmd,
-                cwd=self.node_dir(node_id),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._pid_file(node_id).write_text(f"{proc.pid}\n")
-        log.info("kafka.node.started", node=node_id, pid=proc.pid, port=layout.broker_port(node_id))
-        return proc
+        launcher = 'exec 0</dev/null; "$@" >>"$SPBE_KAFKA_OUT" 2>&1 & echo $!'
+        result = subprocess.run(
+            ["sh", "-c", launcher, "spbe-kafka", *cmd],
+            cwd=self.node_dir(node_id),
+            env={**os.environ, "SPBE_KAFKA_OUT": str(self._out_file(node_id))},
+            capture_output=True,
+            text=True,
+            check=True,
+            start_new_session=True,
+        )
+        pid = int(result.stdout.strip())
+        self._pid_file(node_id).write_text(f"{pid}\n")
+        log.info("kafka.node.started", node=node_id, pid=pid, port=layout.broker_port(node_id))
+        return pid
 
-    def _wait_ready(
-        self, layout: ClusterLayout, started: dict[int, subprocess.Popen[bytes]]
-    ) -> None:
+    def _wait_ready(self, layout: ClusterLayout, started: dict[int, int]) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         wanted = set(layout.node_ids)
         while True:
-            for node_id, proc in started.items():
-                if proc.poll() is not None:
+            for node_id, pid in started.items():
+                if not is_alive(pid):
                     raise BrokerNotReadyError(
-                        f"Kafka node {node_id} exited with code {proc.returncode} while starting",
+                        f"Kafka node {node_id} (PID {pid}) exited while starting",
                         fix="read the log below; 'spbe-bus kafka logs' shows more",
                         log_tail=self.log_tail(node_id),
                     )
@@ -366,14 +370,15 @@ class LocalKafka:
             log_tail=self.log_tail(slowest),
         )
 
-    def _abort(self, started: dict[int, subprocess.Popen[bytes]]) -> None:
+    def _abort(self, started: dict[int, int]) -> None:
         """Stop what this ``up`` started, so a failed start leaves no process behind."""
-        for proc in started.values():
+        for pid in started.values():
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        for node_id, proc in started.items():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
+                os.kill(pid, signal.SIGKILL)
+        for node_id, pid in started.items():
+            deadline = time.monotonic() + 30
+            while is_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
             self._pid_file(node_id).unlink(missing_ok=True)
 
     # -- down ----------------------------------------------------------------------------
@@ -416,7 +421,6 @@ class LocalKafka:
             end = time.monotonic() + 30
             while is_alive(pid) and time.monotonic() < end:
                 time.sleep(0.1)
-            reap(pid)
             self._pid_file(node_id).unlink(missing_ok=True)
         if purge and self.data_dir.exists():
             if layout is None and not (self.data_dir / _LAYOUT_FILE).exists():

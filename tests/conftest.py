@@ -1,0 +1,72 @@
+"""Shared fixtures: one real Kafka per test session, a unique topic per test.
+
+Where the broker comes from:
+- ``SPBE_KAFKA_BOOTSTRAP`` set: an existing cluster (nothing is started or stopped);
+- ``SPBE_TEST_KAFKA=docker``: testcontainers' Kafka module (needs a Docker engine);
+- otherwise: a local KRaft broker from the Maven Central jars, in a temporary
+  directory on free ports, stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bus.localkafka.manager import LocalKafka
+from tests.support.kafka import create_topic
+from tests.support.ports import free_port_block
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+def _docker_kafka() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer
+
+    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+        yield container.get_bootstrap_server()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of the session's Kafka broker."""
+    if explicit := os.environ.get("SPBE_KAFKA_BOOTSTRAP"):
+        yield explicit
+        return
+    if os.environ.get("SPBE_TEST_KAFKA") == "docker":
+        yield from _docker_kafka()
+        return
+    data_dir: Path = tmp_path_factory.mktemp("kafka")
+    manager = LocalKafka(data_dir, ready_timeout_s=240)
+    layout = manager.up(port=free_port_block(2))
+    try:
+        yield layout.bootstrap_servers
+    finally:
+        manager.down()
+
+
+@pytest.fixture
+def topic_name(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test uses, derived from the test's name."""
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", request.node.name).strip("-")[:60]
+    return f"test.{slug}.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def new_topic(kafka_bootstrap: str, topic_name: str) -> TopicFactory:
+    """Create this test's topic: ``await new_topic(partitions=3)`` returns its name.
+
+    A suffix gives a second, distinct topic in the same test.
+    """
+
+    async def make(
+        *, partitions: int = 1, suffix: str = "", configs: dict[str, str] | None = None
+    ) -> str:
+        name = topic_name + (f".{suffix}" if suffix else "")
+        return await create_topic(kafka_bootstrap, name, partitions=partitions, configs=configs)
+
+    return make

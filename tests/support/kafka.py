@@ -1,0 +1,80 @@
+"""Small aiokafka helpers for tests: create a topic, produce, read everything back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+
+__all__ = ["create_topic", "partitions_of", "produce", "read_all"]
+
+
+async def create_topic(
+    bootstrap: str,
+    name: str,
+    *,
+    partitions: int = 1,
+    replication: int = 1,
+    configs: dict[str, str] | None = None,
+) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, partitions, replication, topic_configs=configs or {})]
+        )
+    finally:
+        await admin.close()
+    return name
+
+
+async def produce(
+    bootstrap: str, topic: str, values: Sequence[bytes], *, key: bytes | None = None
+) -> None:
+    """Send every value with acks=all and idempotence, waiting for each acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for value in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(p["partition"] for p in described["partitions"])
+    assert partitions, f"topic {topic} has no partitions"
+    return partitions
+
+
+async def read_all(
+    bootstrap: str, topic: str, expected: int, *, timeout_s: float = 120.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read a topic from the beginning until ``expected`` records arrived (or time runs out)."""
+    partitions = await partitions_of(bootstrap, topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        while len(records) < expected and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,434 @@
+"""Avro single-object encoding: the bytes of every event value on the bus.
+
+Layout (Avro specification, "Single-object encoding")::
+
+    C3 01 | fingerprint: 8 bytes, little-endian | Avro binary datum
+    marker  CRC-64-AVRO of the writer schema's
+            Parsing Canonical Form
+
+Any Avro library reads it given the schema; no registry server is needed. Readers find the
+writer schema by fingerprint through a :class:`SchemaResolver` and resolve it to their own
+reader schema, so a reader built for version 1 of a schema reads data written with a
+compatible version 2.
+
+Schemas arrive parsed (:class:`~bus.contract.schema.AvroSchema`), so encoding and decoding
+never parse a schema. Encoding validates the datum first: fastavro's writer would otherwise
+write ``True`` or ``1.5`` into an ``int`` field and truncate an out-of-range number.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import io
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+import fastavro
+import fastavro.read
+import fastavro.validation
+
+from bus.contract.schema import ATTR_PII, AvroSchema
+from bus.errors import CodecError, UnknownSchemaError
+
+__all__ = [
+    "HEADER_LENGTH",
+    "MARKER",
+    "Decoded",
+    "InMemorySchemas",
+    "SchemaResolver",
+    "decode",
+    "encode",
+    "header",
+    "read_header",
+]
+
+MARKER = b"\xc3\x01"
+HEADER_LENGTH = len(MARKER) + 8
+_MAX_PROBLEMS = 10
+_INT_RANGE = range(-(2**31), 2**31)
+_LONG_RANGE = range(-(2**63), 2**63)
+#: Python types fastavro converts for each logical type, besides the underlying Avro type.
+_LOGICAL_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "decimal": (decimal.Decimal,),
+    "date": (datetime.date, str),
+    "time-millis": (datetime.time,),
+    "time-micros": (datetime.time,),
+    "timestamp-millis": (datetime.datetime,),
+    "timestamp-micros": (datetime.datetime,),
+    "local-timestamp-millis": (datetime.datetime,),
+    "local-timestamp-micros": (datetime.datetime,),
+    "uuid": (uuid.UUID, str),
+}
+
+
+class SchemaResolver(Protocol):
+    """Finds a writer schema by its fingerprint; ``None`` when it does not know it."""
+
+    def schema_for(self, fingerprint: int) -> AvroSchema | None:
+        """Return the schema with this CRC-64-AVRO fingerprint, or ``None``."""
+        ...
+
+
+class InMemorySchemas:
+    """A :class:`SchemaResolver` over schemas held in memory (tests, a static catalogue)."""
+
+    def __init__(self, schemas: Iterable[AvroSchema] = ()) -> None:
+        self._by_fingerprint: dict[int, AvroSchema] = {}
+        self._by_name: dict[str, AvroSchema] = {}
+        for schema in schemas:
+            self.add(schema)
+
+    def add(self, schema: AvroSchema) -> None:
+        """Make ``schema`` known; the latest added schema of a name wins :meth:`by_name`."""
+        self._by_fingerprint[schema.fingerprint] = schema
+        self._by_name[schema.name] = schema
+        self._by_name[schema.record_name] = schema
+
+    def schema_for(self, fingerprint: int) -> AvroSchema | None:
+        """Return the schema with this fingerprint, or ``None``."""
+        return self._by_fingerprint.get(fingerprint)
+
+    def by_name(self, name: str) -> AvroSchema | None:
+        """Return the latest added schema with this full name or record name, or ``None``."""
+        return self._by_name.get(name)
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self._by_fingerprint
+
+    def __iter__(self) -> Iterator[AvroSchema]:
+        return iter(self._by_fingerprint.values())
+
+    def __len__(self) -> int:
+        return len(self._by_fingerprint)
+
+
+class Decoded(NamedTuple):
+    """A decoded value: the schema it was written with, and the datum as the reader sees it."""
+
+    writer: AvroSchema
+    datum: dict[str, Any]
+
+
+def header(schema: AvroSchema) -> bytes:
+    """Return the 10-byte single-object header for data written with ``schema``."""
+    return MARKER + schema.fingerprint.to_bytes(8, "little")
+
+
+def encode(schema: AvroSchema, datum: Mapping[str, Any]) -> bytes:
+    """Encode ``datum`` as an Avro single-object value written with ``schema``.
+
+    Fields left out of ``datum`` take their schema default. Raises
+    :class:`~bus.errors.CodecError` naming every field that does not fit (wrong type,
+    missing without a default, unknown field, enum symbol or decimal out of range).
+    """
+    stream = io.BytesIO()
+    stream.write(header(schema))
+    try:
+        fastavro.validation.validate(datum, schema.parsed, raise_errors=True)
+        fastavro.schemaless_writer(stream, schema.parsed, datum, strict_allow_default=True)
+    except (fastavro.validation.ValidationError, ValueError, TypeError, OverflowError) as exc:
+        problems = _Misfits(schema).of_record(schema.parsed, datum, "", secret=False)
+        if not problems:
+            problems = [str(exc)]
+        lines = "\n".join(f"  - {p}" for p in problems[:_MAX_PROBLEMS])
+        more = len(problems) - _MAX_PROBLEMS
+        if more > 0:
+            lines += f"\n  - ... and {more} more"
+        raise CodecError(
+            f"{schema.record_name} does not fit its schema {schema.name} "
+            f"({schema.fingerprint:#018x}):\n{lines}",
+            fix="correct the listed fields of the event before publishing it",
+        ) from None
+    return stream.getvalue()
+
+
+def read_header(data: bytes) -> int:
+    """Return the writer-schema fingerprint from a single-object header.
+
+    Raises :class:`~bus.errors.CodecError` when ``data`` is empty, too short or does not
+    start with the ``C3 01`` marker; the message says what the bytes look like instead.
+    """
+    if not data:
+        raise CodecError(
+            "the value is empty (0 bytes): a tombstone or an empty message is not an event",
+            fix="skip tombstones before decoding, or check what produced the message",
+        )
+    if data[:2] != MARKER[: len(data[:2])]:
+        found = data[:2].hex(" ")
+        raise CodecError(
+            f"not an Avro single-object value: expected marker c3 01, found {found}"
+            f"{_looks_like(data)}",
+            fix="produce values with bus.contract.codec.encode (Avro single-object encoding)",
+        )
+    if len(data) < HEADER_LENGTH:
+        raise CodecError(
+            f"value too short: {len(data)} bytes, but a single-object header alone is "
+            f"{HEADER_LENGTH} bytes (c3 01 + 8-byte fingerprint)",
+        )
+    return int.from_bytes(data[2:HEADER_LENGTH], "little")
+
+
+def decode(data: bytes, resolver: SchemaResolver, reader: AvroSchema | None = None) -> Decoded:
+    """Decode a single-object value, resolving the writer schema to ``reader``.
+
+    Without ``reader`` the datum is read as written. Raises
+    :class:`~bus.errors.UnknownSchemaError` when ``resolver`` does not know the writer's
+    fingerprint and :class:`~bus.errors.CodecError` for bad headers, truncated data,
+    trailing bytes and writer schemas the reader schema cannot resolve.
+    """
+    fingerprint = read_header(data)
+    writer = resolver.schema_for(fingerprint)
+    if writer is None:
+        raise UnknownSchemaError(fingerprint)
+    if writer.fingerprint != fingerprint:
+        raise CodecError(
+            f"the schema resolver returned {writer.name} ({writer.fingerprint:#018x}) "
+            f"for fingerprint {fingerprint:#018x}"
+        )
+    resolve_to = None if reader is None or reader.fingerprint == fingerprint else reader
+    stream = io.BytesIO(data)
+    stream.seek(HEADER_LENGTH)
+    try:
+        datum = fastavro.schemaless_reader(
+            stream, writer.parsed, None if resolve_to is None else resolve_to.parsed
+        )
+    except fastavro.read.SchemaResolutionError as exc:
+        target = (
+            "the reader schema"
+            if resolve_to is None
+            else (f"{resolve_to.name} ({resolve_to.fingerprint:#018x})")
+        )
+        raise CodecError(
+            f"{writer.name} ({writer.fingerprint:#018x}) cannot be read as {target}: {exc}",
+            fix="the reader schema must be able to read the writer's: give added fields a "
+            "default, keep enum symbols, keep record names (or list the old name in aliases)",
+        ) from None
+    except (EOFError, ValueError, IndexError, KeyError, TypeError, OverflowError) as exc:
+        if isinstance(exc, EOFError) or stream.tell() >= len(data):
+            raise CodecError(
+                f"{writer.record_name} value is truncated: its {len(data) - HEADER_LENGTH} "
+                "bytes after the header end before the datum does",
+                fix="check that the whole message value reached the consumer",
+            ) from None
+        raise CodecError(
+            f"bytes are not a valid {writer.record_name} datum "
+            f"({type(exc).__name__}: {exc}); the value is corrupt or was written with "
+            "another schema than its fingerprint names"
+        ) from None
+    if stream.tell() != len(data):
+        extra = len(data) - stream.tell()
+        raise CodecError(
+            f"{extra} unexpected bytes after the {writer.record_name} datum (it ends at byte "
+            f"{stream.tell()} of {len(data)}): the value holds more than one datum or is corrupt"
+        )
+    if not isinstance(datum, dict):
+        raise CodecError(f"{writer.record_name} did not decode to a record")
+    return Decoded(writer, datum)
+
+
+def _looks_like(data: bytes) -> str:
+    if data[0] == 0x00:
+        detail = ""
+        if len(data) >= 5:
+            detail = f", here schema id {int.from_bytes(data[1:5], 'big')}"
+        return (
+            "; this looks like Confluent wire format (magic 0x00 + 4-byte id"
+            f"{detail}), which needs a Confluent schema registry"
+        )
+    if data[:4] == b"Obj\x01":
+        return "; this looks like an Avro object container file, not a single datum"
+    if data[:1] in (b"{", b"["):
+        return "; this looks like JSON"
+    return ""
+
+
+class _Misfits:
+    """Explains, field by field, why a datum does not fit a schema.
+
+    It runs only after fastavro refused a datum, so it may be thorough. The rules mirror
+    fastavro's validators. Values of fields tagged ``spbe.pii`` are never echoed.
+    """
+
+    def __init__(self, schema: AvroSchema) -> None:
+        self.schema = schema
+
+    def of_record(self, record: dict[str, Any], datum: Any, path: str, secret: bool) -> list[str]:
+        here = path or "the event"
+        if not isinstance(datum, Mapping):
+            return [f"{here}: expected a mapping of field names, got {_show(datum, secret)}"]
+        problems: list[str] = []
+        names: set[str] = set()
+        for spec in record["fields"]:
+            name = spec["name"]
+            names.add(name)
+            field_path = f"{path}.{name}" if path else name
+            hidden = secret or spec.get(ATTR_PII) is True
+            if name not in datum:
+                if "default" not in spec:
+                    problems.append(f"{field_path}: is missing, and the field has no default")
+                continue
+            problems.extend(self.of_type(spec["type"], datum[name], field_path, hidden))
+        for key in datum:
+            if key not in names:
+                problems.append(
+                    f"{path + '.' if path else ''}{key}: is not a field of "
+                    f"{record['name'].rpartition('.')[2]}"
+                )
+        return problems
+
+    def of_type(self, avro_type: Any, datum: Any, path: str, secret: bool) -> list[str]:
+        avro_type = self.schema.resolve(avro_type)
+        if isinstance(avro_type, list):
+            return self._of_union(avro_type, datum, path, secret)
+        if isinstance(avro_type, str):
+            return self._of_primitive(avro_type, datum, path, secret)
+        kind = avro_type["type"]
+        logical = avro_type.get("logicalType")
+        if logical == "decimal" and isinstance(datum, decimal.Decimal):
+            return _decimal_problems(avro_type, datum, path, secret)
+        if logical in _LOGICAL_PYTHON_TYPES:
+            return self._of_logical(avro_type, datum, path, secret)
+        if kind == "record":
+            return self.of_record(avro_type, datum, path, secret)
+        if kind == "enum":
+            if isinstance(datum, str) and datum in avro_type["symbols"]:
+                return []
+            symbols = ", ".join(avro_type["symbols"])
+            return [
+                f"{path}: {_show(datum, secret)} is not a symbol of {_describe(avro_type)} "
+                f"({symbols})"
+            ]
+        if kind == "fixed":
+            if isinstance(datum, bytes) and len(datum) == avro_type["size"]:
+                return []
+            return [f"{path}: expected {avro_type['size']} bytes, got {_show(datum, secret)}"]
+        if kind == "array":
+            if not isinstance(datum, Sequence) or isinstance(datum, str | bytes):
+                return [f"{path}: expected a list, got {_show(datum, secret)}"]
+            return [
+                problem
+                for index, item in enumerate(datum)
+                for problem in self.of_type(avro_type["items"], item, f"{path}[{index}]", secret)
+            ]
+        if kind == "map":
+            if not isinstance(datum, Mapping):
+                return [f"{path}: expected a mapping, got {_show(datum, secret)}"]
+            problems: list[str] = []
+            for key, value in datum.items():
+                if not isinstance(key, str):
+                    problems.append(f"{path}: map keys must be strings, got {_show(key, secret)}")
+                    continue
+                shown = "[...]" if secret else f"[{key!r}]"
+                problems.extend(self.of_type(avro_type["values"], value, path + shown, secret))
+            return problems
+        return self._of_primitive(kind, datum, path, secret)
+
+    def _of_logical(
+        self, avro_type: Mapping[str, Any], datum: Any, path: str, secret: bool
+    ) -> list[str]:
+        accepted = _LOGICAL_PYTHON_TYPES[avro_type["logicalType"]]
+        if isinstance(datum, accepted) or not self._of_primitive(
+            avro_type["type"], datum, path, secret
+        ):
+            if avro_type["logicalType"] == "date" and isinstance(datum, str):
+                try:
+                    datetime.date.fromisoformat(datum)
+                except ValueError:
+                    return [f"{path}: {_show(datum, secret)} is not an ISO date (YYYY-MM-DD)"]
+            return []
+        names = " or ".join(
+            t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+            for t in accepted
+        )
+        return [f"{path}: expected {_describe(avro_type)} as {names}, got {_show(datum, secret)}"]
+
+    def _of_union(self, branches: list[Any], datum: Any, path: str, secret: bool) -> list[str]:
+        if any(not self.of_type(branch, datum, path, secret) for branch in branches):
+            return []
+        described = _describe(branches)
+        if datum is None:
+            return [f"{path}: is null, but the field's type {described} does not allow null"]
+        others = [b for b in branches if b != "null"]
+        if len(others) == 1:
+            return self.of_type(others[0], datum, path, secret)
+        return [f"{path}: {_show(datum, secret)} fits none of the types {described}"]
+
+    def _of_primitive(self, kind: str, datum: Any, path: str, secret: bool) -> list[str]:
+        fits = {
+            "null": lambda d: d is None,
+            "boolean": lambda d: isinstance(d, bool),
+            "string": lambda d: isinstance(d, str),
+            "bytes": lambda d: isinstance(d, bytes | bytearray),
+            "int": lambda d: _is_int(d) and d in _INT_RANGE,
+            "long": lambda d: _is_int(d) and d in _LONG_RANGE,
+            "float": lambda d: isinstance(d, int | float) and not isinstance(d, bool),
+            "double": lambda d: isinstance(d, int | float) and not isinstance(d, bool),
+        }.get(kind)
+        if fits is None or fits(datum):
+            return []
+        if kind in ("int", "long") and _is_int(datum):
+            bits = 32 if kind == "int" else 64
+            return [f"{path}: {_show(datum, secret)} is out of range for {kind} ({bits}-bit)"]
+        return [f"{path}: expected {_article(kind)}, got {_show(datum, secret)}"]
+
+
+def _decimal_problems(
+    avro_type: Mapping[str, Any], datum: decimal.Decimal, path: str, secret: bool
+) -> list[str]:
+    precision, scale = avro_type["precision"], avro_type.get("scale", 0)
+    shown = "the value" if secret else str(datum)
+    _, digits, exponent = datum.as_tuple()
+    if isinstance(exponent, str):  # NaN or infinity
+        return [f"{path}: {shown} is not a finite number"]
+    if -exponent > scale:
+        return [
+            f"{path}: {shown} has {-exponent} decimal places; "
+            f"decimal({precision},{scale}) allows {scale}"
+        ]
+    if len(digits) > precision:
+        return [f"{path}: {shown} has more than {precision} digits (decimal({precision},{scale}))"]
+    return []
+
+
+def _is_int(datum: Any) -> bool:
+    return isinstance(datum, int) and not isinstance(datum, bool)
+
+
+def _article(kind: str) -> str:
+    if kind == "bytes":
+        return kind
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _show(datum: Any, secret: bool) -> str:
+    """Describe a value for an error message; values of personal fields stay hidden."""
+    if datum is None:
+        return "null"
+    kind = type(datum).__name__
+    if secret:
+        return f"{_article(kind)} (value hidden: personal data)"
+    text = repr(datum)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{kind} {text}"
+
+
+def _describe(avro_type: Any) -> str:
+    if isinstance(avro_type, str):
+        return avro_type.rpartition(".")[2]
+    if isinstance(avro_type, list):
+        return "[" + ", ".join(_describe(b) for b in avro_type) + "]"
+    kind = avro_type["type"]
+    if avro_type.get("logicalType") == "decimal":
+        return f"decimal({avro_type['precision']},{avro_type.get('scale', 0)})"
+    if "logicalType" in avro_type:
+        return f"{avro_type['logicalType']} ({kind})"
+    if kind in ("record", "enum", "fixed"):
+        return f"{kind} {avro_type['name'].rpartition('.')[2]}"
+    if kind == "array":
+        return f"array of {_describe(avro_type['items'])}"
+    if kind == "map":
+        return f"map of {_describe(avro_type['values'])}"
+    return str(kind)

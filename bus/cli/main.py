@@ -7,10 +7,12 @@ it), 2 the command line itself was wrong.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from bus.cli.demo_cmd import add_demo_command
+from bus.cli.events_cmd import add_events_commands
 from bus.cli.kafka_cmd import add_kafka_commands
 from bus.errors import BusError
 from bus.logs import configure_logging
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_kafka_commands(sub)
     add_demo_command(sub)
+    add_events_commands(sub)
     return parser
 
 
@@ -47,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 

@@ -14,6 +14,12 @@ flag instead of matching on class names.
     │   ├── StalePidFileError
     │   ├── ClusterLayoutError                    data dir formatted for another layout
     │   └── BrokerNotReadyError                   did not answer in time, or exited
+    ├── LifecycleError (RuntimeError)             used before start() or after stop()
+    ├── PublishError                              the broker did not acknowledge an event
+    ├── DeliveryError                             a subscriber could not record an outcome
+    ├── HandlerError                              raised by handlers to say what a failure is
+    │   ├── TransientError                        retry: the same event may apply later
+    │   └── PermanentError                        do not retry: dead-letter it now
     └── ContractError (ValueError)                the event contract was broken
         ├── EventValidationError                  field values break a rule
         ├── EnvelopeError                         CloudEvents headers missing or wrong
@@ -37,15 +43,21 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "ContractError",
+    "DeliveryError",
     "EnvelopeError",
     "EventValidationError",
     "FieldProblem",
+    "HandlerError",
     "IncompatibleSchemaError",
     "JavaNotFoundError",
+    "LifecycleError",
     "LocalKafkaError",
     "MavenNotFoundError",
+    "PermanentError",
     "PortInUseError",
+    "PublishError",
     "StalePidFileError",
+    "TransientError",
     "UnknownSchemaError",
 ]
 
@@ -104,6 +116,45 @@ class BrokerNotReadyError(LocalKafkaError):
         if log_tail:
             message = f"{message}\n--- last lines of the broker log ---\n{log_tail}"
         super().__init__(message, fix=fix)
+
+
+class LifecycleError(BusError, RuntimeError):
+    """A publisher, subscriber or registry was used before ``start()`` or after ``stop()``."""
+
+
+class PublishError(BusError):
+    """The broker did not acknowledge an event; nothing was dropped silently.
+
+    ``retriable`` is set per instance from the cause: a broker that was briefly away is
+    retriable, an event that is too large is not.
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, retriable: bool = False) -> None:
+        super().__init__(message, fix=fix)
+        self.retriable = retriable  # type: ignore[misc]
+
+
+class DeliveryError(BusError):
+    """A subscriber could not record an event's outcome (e.g. the dead letter write failed).
+
+    The event's offset is not committed, so it is delivered again after a restart.
+    """
+
+    retriable = True
+
+
+class HandlerError(BusError):
+    """Base for errors a subscriber's handler raises to classify a failure."""
+
+
+class TransientError(HandlerError):
+    """The event may apply if tried again later (a database briefly away, a lock timeout)."""
+
+    retriable = True
+
+
+class PermanentError(HandlerError):
+    """The event can never apply as it is (a mapping error, a refused value): dead-letter it."""
 
 
 class ContractError(BusError, ValueError):

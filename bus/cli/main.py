@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from bus.cli.demo_cmd import add_demo_command
 from bus.cli.events_cmd import add_events_commands
 from bus.cli.kafka_cmd import add_kafka_commands
+from bus.cli.schemas_cmd import add_schemas_commands
 from bus.errors import BusError
 from bus.logs import configure_logging
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_kafka_commands(sub)
     add_demo_command(sub)
+    add_schemas_commands(sub)
     add_events_commands(sub)
     return parser
 

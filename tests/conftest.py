@@ -70,3 +70,11 @@ def new_topic(kafka_bootstrap: str, topic_name: str) -> TopicFactory:
         return await create_topic(kafka_bootstrap, name, partitions=partitions, configs=configs)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_structured_logs() -> None:
+    """Library logs at INFO as JSON lines on stderr (pytest shows them for failed tests)."""
+    from bus.logs import configure_logging
+
+    configure_logging(json=True, level="INFO")

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from bus.contract.codec import InMemorySchemas
 from bus.contract.events import EVENT_TYPES
 from bus.contract.message import build_record, read_record
 from bus.contract.standard import example, load_standard
 from bus.localkafka.manager import LocalKafka, default_data_dir
+from bus.topics import ensure_topics
 
 __all__ = ["add_demo_command"]
 
@@ -80,24 +79,13 @@ def _masked(data: dict[str, Any], pii: set[str], prefix: str = "") -> dict[str, 
     return out
 
 
-async def _ensure_topic(bootstrap: str, topic: str, replication: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 3, replication)])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
-
-
 async def _round_trip(bootstrap: str, replication: int) -> dict[str, Any]:
     standard = load_standard()
     schema = standard[DEMO_EVENT]
     event = EVENT_TYPES[DEMO_EVENT].from_json(example(DEMO_EVENT))
     secret = os.environb.get(b"SPBE_KEY_SECRET", DEMO_SECRET)
     record = build_record(event, schema, source=DEMO_SOURCE, key_secret=secret, sequence=1)
-    await _ensure_topic(bootstrap, record.topic, replication)
+    await ensure_topics(bootstrap, {record.topic: 3}, replication_factor=replication)
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()

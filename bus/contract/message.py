@@ -84,8 +84,11 @@ def build_record(
     event_id: str | None = None,
     time: datetime | None = None,
     traceparent: str | None = None,
+    topic: str | None = None,
 ) -> OutgoingRecord:
     """Turn a typed event into the Kafka record that carries it.
+
+    ``topic`` overrides the schema's ``spbe.topic`` (a staging or test topic).
 
     Refuses an event whose ``source`` is not the schema's steward: each event type has
     one steward (the *Once Only* principle), and a second publisher is a defect.
@@ -126,7 +129,7 @@ def build_record(
         traceparent=traceparent,
     )
     return OutgoingRecord(
-        topic=schema.topic,
+        topic=topic or schema.topic,
         key=key.encode("utf-8"),
         value=codec.encode(schema, event.to_avro()),
         headers=to_headers(envelope),

@@ -32,13 +32,18 @@ async def create_topic(
 
 
 async def produce(
-    bootstrap: str, topic: str, values: Sequence[bytes], *, key: bytes | None = None
+    bootstrap: str,
+    topic: str,
+    values: Sequence[bytes],
+    *,
+    key: bytes | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Send every value with acks=all and idempotence, waiting for each acknowledgement."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value, key=key) for value in values]
+        futures = [await producer.send(topic, value, key=key, headers=headers) for value in values]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

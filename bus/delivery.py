@@ -1,0 +1,120 @@
+"""Delivery policy (pure): which failures to retry, how long to wait, what a dead letter carries.
+
+A handler failure is *retriable* when trying the same event again may succeed without a
+change: the error says so (``retriable = True`` on bus errors, on aiokafka's errors), or
+it is a connection or timeout problem. Contract errors (an event that does not decode,
+a value that breaks a rule) and :class:`~bus.errors.PermanentError` never are. Anything
+else is retried a bounded number of times, then dead-lettered: an unknown failure gets
+the benefit of the doubt, never an endless loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bus.errors import ContractError, PermanentError
+
+__all__ = [
+    "DLQ_HEADER_PREFIX",
+    "DeadLetterCause",
+    "RetryPolicy",
+    "dead_letter_headers",
+    "dlq_topic",
+    "is_retriable",
+]
+
+DLQ_HEADER_PREFIX = "dlq_"
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with jitter and a cap on attempts (first try included)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=5, ge=1)
+    initial_backoff_ms: int = Field(default=200, ge=0)
+    max_backoff_ms: int = Field(default=10_000, ge=0)
+    jitter_ms: int = Field(default=200, ge=0)
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Whether the same event may succeed if tried again (see the module docstring)."""
+    if isinstance(exc, ContractError | PermanentError):
+        return False
+    flag = getattr(exc, "retriable", None)
+    if isinstance(flag, bool):
+        return flag
+    return True
+
+
+def dlq_topic(topic: str, subscriber: str) -> str:
+    """The dead letter topic of ``subscriber`` for ``topic``: ``<topic>.dlq.<subscriber>``."""
+    return f"{topic}.dlq.{subscriber}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterCause:
+    """Why an event was dead-lettered, and where it came from."""
+
+    error_class: str
+    message: str
+    attempts: int
+    first_failure: datetime
+    last_failure: datetime
+    topic: str
+    partition: int
+    offset: int
+    subscriber: str
+
+    @classmethod
+    def of(
+        cls,
+        exc: BaseException,
+        *,
+        attempts: int,
+        first_failure: datetime,
+        topic: str,
+        partition: int,
+        offset: int,
+        subscriber: str,
+    ) -> DeadLetterCause:
+        return cls(
+            error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
+            message=str(exc)[:2000],
+            attempts=attempts,
+            first_failure=first_failure,
+            last_failure=datetime.now(UTC),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            subscriber=subscriber,
+        )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dead_letter_headers(
+    original: list[tuple[str, bytes]], cause: DeadLetterCause
+) -> list[tuple[str, bytes]]:
+    """The original headers, then the cause as ``dlq_*`` headers (replacing older ones).
+
+    A redriven event that fails again carries only its latest cause.
+    """
+    kept = [(k, v) for k, v in original if not k.startswith(DLQ_HEADER_PREFIX)]
+    cause_headers = {
+        "error_class": cause.error_class,
+        "error_message": cause.message,
+        "attempts": str(cause.attempts),
+        "first_failure": _iso(cause.first_failure),
+        "last_failure": _iso(cause.last_failure),
+        "original_topic": cause.topic,
+        "original_partition": str(cause.partition),
+        "original_offset": str(cause.offset),
+        "subscriber": cause.subscriber,
+    }
+    return kept + [(DLQ_HEADER_PREFIX + k, v.encode("utf-8")) for k, v in cause_headers.items()]

@@ -1,0 +1,489 @@
+"""Consume SPBE events: typed, in per-key order, at least once, never an offset without outcome.
+
+    async def apply(delivery: Delivery) -> Outcome | None:
+        ...  # write delivery.event; dedupe on delivery.dedupe_key, guard on delivery.sequence
+
+    async with Subscriber(SubscriberConfig(...), apply) as subscriber:
+        await subscriber.run_until_signal()
+
+Each fetched batch is split by partition; partitions are processed concurrently (up to
+``max_concurrency``), the records of one partition strictly in offset order, so per-key
+order holds. An offset is committed only after its event was applied, recognised as a
+duplicate, or written to the dead letter topic ``<topic>.dlq.<subscriber>``. Transient
+failures are retried with exponential backoff and jitter; undecodable events, permanent
+failures and exhausted retries are dead-lettered with their cause, and the partition
+moves on. A stop (SIGTERM/SIGINT) finishes the record in hand, commits, and leaves the
+group within ``shutdown_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.structs import ConsumerRecord
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bus.contract.codec import InMemorySchemas
+from bus.contract.envelope import Envelope
+from bus.contract.events import SpbeEvent
+from bus.contract.message import read_record
+from bus.contract.schema import AvroSchema
+from bus.contract.standard import load_standard
+from bus.delivery import DeadLetterCause, RetryPolicy, dead_letter_headers, dlq_topic, is_retriable
+from bus.errors import ContractError, DeliveryError, LifecycleError, UnknownSchemaError
+from bus.registry import SchemaRegistry
+from bus.topics import ensure_topics
+
+__all__ = [
+    "Delivery",
+    "Handler",
+    "Outcome",
+    "Subscriber",
+    "SubscriberConfig",
+    "SubscriberStats",
+]
+
+log = structlog.get_logger(__name__)
+
+
+class Outcome(StrEnum):
+    """What became of one event; each one lets its offset be committed."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class SubscriberConfig(BaseModel):
+    """One subscriber: its id (also its consumer group), its topics, how it retries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str
+    subscriber_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
+    topics: tuple[str, ...] = Field(min_length=1)
+    max_concurrency: int = Field(default=4, ge=1)
+    max_poll_records: int = Field(default=500, ge=1)
+    retry: RetryPolicy = RetryPolicy()
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    auto_offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    max_poll_interval_ms: int = 300_000
+    schemas_dir: Path | None = None
+    registry_topic: str = "_spbe.schemas"
+    #: Replication of the dead letter topics it creates; default min(3, brokers).
+    dlq_replication_factor: int | None = None
+
+    @property
+    def group_id(self) -> str:
+        return self.subscriber_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event as a handler receives it, with what an idempotent sink needs."""
+
+    event: SpbeEvent
+    envelope: Envelope
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    attempt: int
+
+    @property
+    def dedupe_key(self) -> tuple[str, str]:
+        """(``ce_source``, ``ce_id``): the same pair means the same event."""
+        return (self.envelope.source, self.envelope.id)
+
+    @property
+    def sequence(self) -> int | None:
+        """The aggregate version; a sink never lets a lower one overwrite a higher one."""
+        return self.envelope.sequence
+
+
+Handler = Callable[[Delivery], Awaitable[Outcome | None]]
+
+
+@dataclass
+class SubscriberStats:
+    """Counters since start (Prometheus export builds on these)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    committed: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class _Resolver:
+    """The local standard first, then the registry's cache (readers resolve unknown ones)."""
+
+    def __init__(self, standard: Mapping[str, AvroSchema], registry: SchemaRegistry) -> None:
+        self._local = InMemorySchemas(standard.values())
+        self._registry = registry
+
+    def schema_for(self, fingerprint: int) -> AvroSchema | None:
+        return self._local.schema_for(fingerprint) or self._registry.schema_for(fingerprint)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, subscriber: Subscriber) -> None:
+        self._subscriber = subscriber
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._subscriber._commit(set(revoked), reason="revoked")
+        for tp in revoked:
+            self._subscriber._done.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info(
+            "subscriber.assigned", partitions=sorted(f"{t.topic}[{t.partition}]" for t in assigned)
+        )
+
+
+class Subscriber:
+    """Consume the configured topics and hand each event to ``handler``."""
+
+    def __init__(
+        self,
+        config: SubscriberConfig,
+        handler: Handler,
+        *,
+        registry: SchemaRegistry | None = None,
+        standard: Mapping[str, AvroSchema] | None = None,
+    ) -> None:
+        self.config = config
+        self._handler = handler
+        self._standard = dict(standard) if standard is not None else None
+        self._registry = registry
+        self._owns_registry = registry is None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._resolver: _Resolver | None = None
+        self._done: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._stopping = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
+        self.stats = SubscriberStats(committed=self._committed)
+        self._log = log.bind(subscriber=config.subscriber_id)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            return
+        if self._standard is None:
+            self._standard = load_standard(self.config.schemas_dir)
+        try:
+            if self._registry is None:
+                self._registry = SchemaRegistry(
+                    self.config.bootstrap_servers, topic=self.config.registry_topic
+                )
+            await self._registry.start()
+            self._resolver = _Resolver(self._standard, self._registry)
+            await self._ensure_dlq_topics()
+            self._dlq = AIOKafkaProducer(
+                bootstrap_servers=self.config.bootstrap_servers,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+            )
+            await self._dlq.start()
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.config.bootstrap_servers,
+                group_id=self.config.group_id,
+                client_id=f"spbe-{self.config.subscriber_id}",
+                enable_auto_commit=False,
+                auto_offset_reset=self.config.auto_offset_reset,
+                max_poll_records=self.config.max_poll_records,
+                session_timeout_ms=self.config.session_timeout_ms,
+                heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+                max_poll_interval_ms=self.config.max_poll_interval_ms,
+            )
+            await consumer.start()
+            consumer.subscribe(list(self.config.topics), listener=_CommitOnRevoke(self))
+            self._consumer = consumer
+        except BaseException:
+            await self._close_clients()
+            raise
+        self._log.info("subscriber.started", topics=list(self.config.topics))
+
+    async def _ensure_dlq_topics(self) -> None:
+        await ensure_topics(
+            self.config.bootstrap_servers,
+            {dlq_topic(t, self.config.subscriber_id): 1 for t in self.config.topics},
+            replication_factor=self.config.dlq_replication_factor,
+        )
+
+    async def _close_clients(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        dlq, self._dlq = self._dlq, None
+        if consumer is not None:
+            await consumer.stop()  # leaves the group
+        if dlq is not None:
+            await dlq.stop()
+        if self._registry is not None and self._owns_registry:
+            await self._registry.stop()
+
+    async def stop(self) -> None:
+        """Ask a running loop to stop and wait for it; then close every client."""
+        self._stopping.set()
+        running = self._running
+        if running is not None and not running.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(running), self.config.shutdown_timeout_s)
+            except TimeoutError:
+                self._log.warning(
+                    "subscriber.stop_timeout", timeout_s=self.config.shutdown_timeout_s
+                )
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await running
+        await self._close_clients()
+        self._log.info("subscriber.stopped", committed=_offsets(self._committed))
+
+    def request_stop(self) -> None:
+        """Stop fetching; the loop finishes the records in hand, commits and returns."""
+        self._stopping.set()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until :meth:`request_stop` or :meth:`stop`."""
+        if self._consumer is None:
+            raise LifecycleError(
+                "the subscriber is not started",
+                fix="use 'async with Subscriber(...)' or await subscriber.start() first",
+            )
+        self._running = asyncio.current_task()
+        consumer = self._consumer
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=500, max_records=self.config.max_poll_records
+                )
+                if not batch:
+                    continue
+                await self._process_batch(batch)
+                await self._commit(set(batch), reason="batch")
+        finally:
+            await self._commit(set(self._done), reason="stop")
+            self._running = None
+
+    async def run_until_signal(self) -> None:
+        """:meth:`run`, stopping gracefully on SIGTERM or SIGINT."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def _process_batch(
+        self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        limit = asyncio.Semaphore(self.config.max_concurrency)
+
+        async def one_partition(
+            tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+        ) -> None:
+            async with limit:
+                for record in records:
+                    if self._stopping.is_set():
+                        return
+                    await self._process_record(record)
+                    self._done[tp] = record.offset + 1
+
+        results = await asyncio.gather(
+            *(one_partition(tp, records) for tp, records in batch.items()),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
+    async def _commit(self, partitions: set[TopicPartition], *, reason: str) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        offsets = {
+            tp: self._done[tp]
+            for tp in partitions
+            if tp in self._done and self._committed.get(tp) != self._done[tp]
+        }
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Not lost: uncommitted events are delivered again and sinks drop the duplicates.
+            self._log.warning("subscriber.commit_failed", reason=reason, error=type(exc).__name__)
+            return
+        self._committed.update(offsets)
+        self._log.debug("subscriber.committed", reason=reason, offsets=_offsets(offsets))
+
+    # -- one record ------------------------------------------------------------------------
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> tuple[SpbeEvent, Envelope]:
+        assert self._resolver is not None
+        assert self._registry is not None
+        assert self._standard is not None
+        if record.value is None:
+            raise ContractError("record has no value (a tombstone); event topics carry events only")
+        headers = list(record.headers)
+        try:
+            incoming = read_record(record.value, headers, self._resolver, self._standard)
+        except UnknownSchemaError as exc:
+            await self._registry.lookup(exc.fingerprint)  # refresh once; raises if still unknown
+            incoming = read_record(record.value, headers, self._resolver, self._standard)
+        return incoming.event, incoming.envelope
+
+    async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        first_failure = datetime.now(UTC)
+        try:
+            event, envelope = await self._decode(record)
+        except Exception as exc:  # a poison message: never a crash loop
+            return await self._dead_letter(record, exc, attempts=1, first_failure=first_failure)
+        bound = self._log.bind(event_id=envelope.id, type=envelope.type, **where)
+        policy = self.config.retry
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=wait_exponential_jitter(
+                multiplier=policy.initial_backoff_ms / 1000,
+                max=policy.max_backoff_ms / 1000,
+                jitter=policy.jitter_ms / 1000,
+            ),
+            retry=retry_if_exception(is_retriable),
+            reraise=True,
+        )
+        attempts = 0
+        failed_once = False
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    if attempts > 1:
+                        self.stats.retries += 1
+                    delivery = Delivery(
+                        event=event,
+                        envelope=envelope,
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key,
+                        attempt=attempts,
+                    )
+                    try:
+                        result = await self._handler(delivery)
+                    except Exception as exc:
+                        if not failed_once:
+                            failed_once, first_failure = True, datetime.now(UTC)
+                        bound.warning(
+                            "subscriber.handler_failed",
+                            attempt=attempts,
+                            error=type(exc).__name__,
+                            retriable=is_retriable(exc),
+                        )
+                        raise
+        except Exception as exc:
+            return await self._dead_letter(
+                record, exc, attempts=attempts, first_failure=first_failure, event_id=envelope.id
+            )
+        outcome = Outcome.DUPLICATE if result is Outcome.DUPLICATE else Outcome.APPLIED
+        if outcome is Outcome.DUPLICATE:
+            self.stats.duplicates += 1
+        else:
+            self.stats.applied += 1
+        bound.debug("subscriber.outcome", outcome=outcome.value, attempt=attempts)
+        return outcome
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        exc: BaseException,
+        *,
+        attempts: int,
+        first_failure: datetime,
+        event_id: str | None = None,
+    ) -> Outcome:
+        assert self._dlq is not None
+        cause = DeadLetterCause.of(
+            exc,
+            attempts=attempts,
+            first_failure=first_failure,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            subscriber=self.config.subscriber_id,
+        )
+        target = dlq_topic(record.topic, self.config.subscriber_id)
+        headers = dead_letter_headers(list(record.headers), cause)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(5),
+            wait=wait_exponential_jitter(multiplier=0.5, max=10),
+            retry=retry_if_exception(lambda e: isinstance(e, KafkaError)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._dlq.send_and_wait(
+                        target, record.value, key=record.key, headers=headers
+                    )
+        except KafkaError as send_error:
+            raise DeliveryError(
+                f"could not write {record.topic}[{record.partition}]@{record.offset} to the dead "
+                f"letter topic {target}: {send_error}; its offset stays uncommitted",
+                fix="check the broker and that the subscriber may write to its dead letter topic",
+            ) from send_error
+        self.stats.dead_lettered += 1
+        self._log.warning(
+            "subscriber.dead_lettered",
+            event_id=event_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            dlq=target,
+            error=cause.error_class,
+            attempts=attempts,
+        )
+        return Outcome.DEAD_LETTERED
+
+
+def _offsets(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:
+    return {f"{tp.topic}[{tp.partition}]": offset for tp, offset in sorted(offsets.items())}

@@ -78,3 +78,49 @@ def _quiet_structured_logs() -> None:
     from bus.logs import configure_logging
 
     configure_logging(json=True, level="INFO")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLAlchemy URL of a real PostgreSQL: ``SPBE_TEST_POSTGRES_URL`` or a private server."""
+    if explicit := os.environ.get("SPBE_TEST_POSTGRES_URL"):
+        yield explicit
+        return
+    from tests.support.databases import postgres_server
+
+    with postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mariadb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLAlchemy URL of a real MariaDB: ``SPBE_TEST_MARIADB_URL`` or a private server."""
+    if explicit := os.environ.get("SPBE_TEST_MARIADB_URL"):
+        yield explicit
+        return
+    from tests.support.databases import mariadb_server
+
+    with mariadb_server(tmp_path_factory.mktemp("mariadb")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each real database in turn: SQLite (a file), PostgreSQL and MariaDB (servers).
+
+    Every test gets a clean database: a fresh SQLite file, or a fresh schema/database on
+    the session's server.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    import sqlalchemy as sa
+
+    base_url = request.getfixturevalue(f"{request.param}_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return str(
+        sa.engine.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    )

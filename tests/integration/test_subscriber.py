@@ -305,3 +305,82 @@ async def test_sigterm_finishes_commits_and_exits_cleanly(
     assert code == 0
     committed = await committed_offsets(kafka_bootstrap, "sub-term")
     assert committed == await end_offsets(kafka_bootstrap, topic, 2)
+
+
+async def test_a_second_member_joining_mid_stream_rebalances_without_losing_an_event(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=4)
+    events = many_keys(keys=40, per_key=25)
+    await publish(kafka_bootstrap, topic, events)
+    applied: set[tuple[str, str]] = set()
+    deliveries = 0
+
+    async def apply(delivery: Delivery) -> Outcome:
+        nonlocal deliveries
+        deliveries += 1
+        await asyncio.sleep(0.002)  # slow enough that the rebalance lands mid-stream
+        if delivery.dedupe_key in applied:
+            return Outcome.DUPLICATE
+        applied.add(delivery.dedupe_key)
+        return Outcome.APPLIED
+
+    config = subscriber_config(kafka_bootstrap, topic, "sub-rebalance", max_poll_records=20)
+    async with Subscriber(config, apply) as first:
+        first_run = asyncio.create_task(first.run())
+        await eventually(lambda: len(applied) >= 100, watch=first_run)
+        async with Subscriber(config, apply) as second:
+            second_run = asyncio.create_task(second.run())
+            await eventually(lambda: len(applied) == len(events), watch=first_run)
+            second.request_stop()
+            await second_run
+        first.request_stop()
+        await first_run
+    assert len(applied) == len(events)
+    assert second.stats.applied + second.stats.duplicates > 0, "the second member took part"
+    committed = await committed_offsets(kafka_bootstrap, "sub-rebalance")
+    assert committed == await end_offsets(kafka_bootstrap, topic, 4)
+
+
+async def test_logs_carry_event_coordinates_but_never_a_nik_or_a_name(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    import io
+
+    from bus.logs import configure_logging
+    from tests.support.events import SOURCE_DUKCAPIL, penduduk
+
+    topic = await new_topic()
+    people = [penduduk(serial) for serial in range(1, 6)]
+    config = PublisherConfig(
+        bootstrap_servers=kafka_bootstrap,
+        source=SOURCE_DUKCAPIL,
+        key_secret=b"dukcapil-test-secret-0123456789",
+        topic_overrides={"PendudukUpdated": topic},
+    )
+    captured = io.StringIO()
+    configure_logging(json=True, level="DEBUG", stream=captured)
+    try:
+        async with Publisher(config) as publisher:
+            for person in people:
+                await publisher.publish(person, sequence=1)
+
+        async def fail_once(delivery: Delivery) -> None:
+            if delivery.attempt == 1:
+                raise TransientError("database lock timeout")
+
+        sub = subscriber_config(kafka_bootstrap, topic, "sub-logs")
+        async with Subscriber(sub, fail_once) as subscriber:
+            runner = asyncio.create_task(subscriber.run())
+            await eventually(lambda: subscriber.stats.applied == len(people), watch=runner)
+            subscriber.request_stop()
+            await runner
+    finally:
+        configure_logging(json=True, level="INFO")
+    logs = captured.getvalue()
+    assert '"subscriber.handler_failed"' in logs
+    assert f'"topic": "{topic}"' in logs
+    assert '"event_id"' in logs
+    for person in people:
+        assert person.nik not in logs
+        assert person.nama_lengkap not in logs

@@ -26,6 +26,10 @@ flag instead of matching on class names.
         ├── CodecError                            bytes are not a valid single-object Avro datum
         │   └── UnknownSchemaError                fingerprint not known to this reader
         └── IncompatibleSchemaError               a schema change breaks compatibility
+            └── SchemasRefusedError               (bus.registry) some schemas of a set refused
+
+The schema registry's own errors live beside it in :mod:`bus.registry.errors`:
+``RegistryError(BusError)`` and ``RegistryUnavailableError(RegistryError)``.
 
 Errors that a person has to act on carry a ``fix``: one sentence saying what to do.
 """

@@ -1,0 +1,127 @@
+"""Adapter config files: YAML or TOML a person edits, validated with pydantic once.
+
+``${NAME}`` in a string value is replaced by the environment variable ``NAME`` (and
+``${NAME:-default}`` falls back to ``default``), so secrets and database URLs stay out of
+the file. Every mistake becomes one :class:`~bus.errors.ConfigError` that lists each
+problem with its key path, what is wrong, and a fix (``did you mean 'topics'?``).
+
+The interpolation is a few lines of ``re`` rather than a templating dependency: config
+files need exactly this one substitution, and nothing that could execute code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bus.errors import ConfigError
+
+__all__ = ["interpolate", "load_config", "read_config_data"]
+
+M = TypeVar("M", bound=BaseModel)
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(value: Any, *, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of ``value``."""
+    environ = os.environ if env is None else env
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{path or 'value'}: environment variable {name} is not set",
+                fix=f"export {name}=... or write ${{{name}:-default}} in the file",
+            )
+
+        return _VARIABLE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {
+            k: interpolate(v, path=f"{path}.{k}" if path else str(k), env=env)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [interpolate(v, path=f"{path}[{i}]", env=env) for i, v in enumerate(value)]
+    return value
+
+
+def read_config_data(path: Path) -> dict[str, Any]:
+    """The file's content as a dict (YAML for .yaml/.yml, TOML for .toml), interpolated."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".toml":
+            data: Any = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(
+                f"{path}: unknown config format {path.suffix!r}",
+                fix="name the file .yaml, .yml or .toml",
+            )
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    result: dict[str, Any] = interpolate(data)
+    return result
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The field names valid at ``loc`` inside ``model`` (for 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = field.annotation
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _describe(model: type[BaseModel], error: Any) -> str:
+    loc: tuple[int | str, ...] = tuple(error["loc"])
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        known = _fields_at(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = (
+            f"; did you mean '{close[0]}'?"
+            if close
+            else (f"; known keys here: {', '.join(sorted(known))}" if known else "")
+        )
+        return f"{key}: unknown key{hint}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    return f"{key}: {error['msg']}"
+
+
+def load_config(model: type[M], path: Path) -> M:
+    """Read ``path`` and validate it as ``model``; one ConfigError lists every problem."""
+    data = read_config_data(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(model, e)}" for e in exc.errors())
+        count = exc.error_count()
+        raise ConfigError(
+            f"{path} has {count} problem{'s' if count != 1 else ''}:\n{problems}",
+            fix="correct the keys above; README.md documents every adapter's keys",
+        ) from None

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 
 __all__ = ["configure_logging"]
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time of writing, not at set-up.
+
+    Test runners and daemons swap ``sys.stderr``; a logger bound to the old object would
+    write into a closed stream.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def configure_logging(
@@ -24,7 +41,7 @@ def configure_logging(
     ``json=None`` picks JSON when the stream is not a terminal, so services and CI get
     machine-readable lines and a person at a shell gets readable ones.
     """
-    out = stream or sys.stderr
+    out: TextIO = stream or cast(TextIO, _CurrentStderr())
     use_json = (not out.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()

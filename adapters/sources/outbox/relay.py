@@ -1,0 +1,351 @@
+"""The outbox relay: publish committed outbox rows in per-aggregate order, then mark them.
+
+    async with OutboxRelay(OutboxRelayConfig(database_url=..., bootstrap_servers=...,
+                                             source="ID/PEMDA-3273/DISDUKCAPIL/siak")) as relay:
+        await relay.run_until_signal()
+
+One cycle (:meth:`OutboxRelay.run_once`) claims the head row of each aggregate (and the
+rows that follow it), publishes each aggregate's rows one after another with their stored
+``event_id`` and ``sequence`` — aggregates side by side — and marks what the broker
+acknowledged in the transaction that holds the claim. A crash between publish and mark
+publishes those rows again with the same ``event_id`` (sinks drop the duplicate); nothing
+is lost.
+
+A row that cannot be published (its payload breaks the standard, or the broker refused
+it) gets ``attempts``, ``last_error`` and a retry time, and stops its own aggregate there:
+the rows after it wait, because order matters. Other aggregates keep flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self, TypeVar
+
+import sqlalchemy as sa
+import structlog
+
+from adapters.db import run_sync
+from adapters.sources.outbox.config import OutboxRelayConfig
+from adapters.sources.outbox.rows import (
+    OutboxRow,
+    decode_event,
+    error_text,
+    next_attempt_at,
+    valid_event_id,
+)
+from adapters.sources.outbox.store import Claim, Failure, OutboxStore, relay_engine
+from adapters.sources.outbox.table import outbox_table
+from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
+from bus.publisher import Publisher
+
+__all__ = ["OutboxRelay", "RelayStats"]
+
+T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStats:
+    """What one cycle (or, summed, a relay's life so far) did."""
+
+    #: Rows claimed: aggregate heads and the rows that follow them.
+    claimed: int = 0
+    #: Rows the broker acknowledged and that were marked published.
+    published: int = 0
+    #: Rows that failed (invalid payload, refused or unacknowledged); each blocks its aggregate.
+    failed: int = 0
+
+    def __add__(self, other: RelayStats) -> RelayStats:
+        return RelayStats(
+            claimed=self.claimed + other.claimed,
+            published=self.published + other.published,
+            failed=self.failed + other.failed,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    published: list[int]
+    failures: list[Failure]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _detail(exc: Exception) -> str:
+    """A one-line reason for a failed cycle, without SQL parameters or row values.
+
+    Bus errors never carry field values; for a database error only the driver's first
+    line is kept (PostgreSQL puts the values of a violated key on later lines).
+    """
+    if isinstance(exc, BusError):
+        return exc.message
+    if isinstance(exc, sa.exc.DBAPIError):
+        lines = str(exc.orig).strip().splitlines()
+        return lines[0] if lines else ""
+    return ""
+
+
+def _by_aggregate(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
+    """Rows grouped per aggregate, each group in id order."""
+    groups: dict[str, list[OutboxRow]] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        groups.setdefault(row.aggregate_id, []).append(row)
+    return list(groups.values())
+
+
+class OutboxRelay:
+    """Publishes one application's outbox table to Kafka, as its steward ``source``."""
+
+    def __init__(self, config: OutboxRelayConfig, *, publisher: Publisher | None = None) -> None:
+        self.config = config
+        self._publisher = publisher
+        self._owns_publisher = publisher is None
+        self._store: OutboxStore | None = None
+        self._stopping = asyncio.Event()
+        self._running: asyncio.Task[None] | None = None
+        self.stats = RelayStats()
+        self._log = log.bind(source=config.source, table=config.table)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect to the database (checking the table exists) and start the publisher."""
+        if self._store is not None:
+            return
+        engine = relay_engine(self.config.database_url)
+        store = OutboxStore(engine, outbox_table(self.config.table))
+        try:
+            await run_sync(store.check_table)
+            if self._publisher is None:
+                self._publisher = Publisher(self.config.publisher_config())
+            await self._publisher.start()
+        except BaseException:
+            engine.dispose()
+            raise
+        self._store = store
+        self._stopping.clear()
+        self._log.info("outbox.started", database=store.dialect.value)
+
+    async def stop(self) -> None:
+        """Stop a running loop (it finishes its cycle), then close the database and publisher."""
+        self._stopping.set()
+        running = self._running
+        if running is not None and not running.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(running)
+        store, self._store = self._store, None
+        if store is not None:
+            await run_sync(store.engine.dispose)
+        if self._publisher is not None and self._owns_publisher:
+            await self._publisher.stop()
+            self._publisher = None
+        self._log.info("outbox.stopped", published=self.stats.published, failed=self.stats.failed)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return after the cycle in hand."""
+        self._stopping.set()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _started(self) -> tuple[OutboxStore, Publisher]:
+        if self._store is None or self._publisher is None:
+            raise LifecycleError(
+                "the outbox relay is not started",
+                fix="use 'async with OutboxRelay(...)' or await relay.start() first",
+            )
+        return self._store, self._publisher
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Relay until :meth:`request_stop` or :meth:`stop`; purge published rows hourly.
+
+        An idle relay sleeps ``poll_interval_ms`` between looks at the table. A cycle
+        that fails (the database is away) is logged and tried again after a bounded,
+        growing pause; the relay does not exit for it.
+        """
+        self._started()
+        self._running = asyncio.current_task()
+        failures_in_a_row = 0
+        next_purge = asyncio.get_running_loop().time()
+        try:
+            while not self._stopping.is_set():
+                if self.config.purge_interval_minutes and self._due(next_purge):
+                    next_purge += self.config.purge_interval_minutes * 60
+                    await self._purge_logged()
+                try:
+                    cycle = await self.run_once()
+                except Exception as exc:  # the database or the broker is away: try again
+                    failures_in_a_row += 1
+                    await self._cycle_failed(exc, failures_in_a_row)
+                    continue
+                failures_in_a_row = 0
+                if cycle.claimed == 0:
+                    await self._pause(self.config.poll_interval_ms)
+        finally:
+            self._running = None
+
+    async def run_until_signal(self) -> None:
+        """:meth:`run`, stopping after the cycle in hand on SIGTERM or SIGINT."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    @staticmethod
+    def _due(deadline: float) -> bool:
+        return asyncio.get_running_loop().time() >= deadline
+
+    async def _pause(self, milliseconds: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), milliseconds / 1000)
+
+    async def _cycle_failed(self, exc: Exception, in_a_row: int) -> None:
+        delay_ms = min(
+            self.config.max_retry_backoff_ms,
+            self.config.retry_backoff_ms * 2 ** min(in_a_row - 1, 30),
+        )
+        self._log.warning(
+            "outbox.cycle_failed",
+            error=type(exc).__name__,
+            detail=_detail(exc),
+            failures_in_a_row=in_a_row,
+            retry_in_ms=delay_ms,
+        )
+        await self._pause(delay_ms)
+
+    async def _purge_logged(self) -> None:
+        try:
+            await self.purge()
+        except Exception as exc:
+            self._log.warning("outbox.purge_failed", error=type(exc).__name__)
+
+    # -- one cycle -------------------------------------------------------------------------
+
+    async def run_once(self) -> RelayStats:
+        """Claim, publish and mark one batch; return what happened.
+
+        For tests and for running from cron; :meth:`run` calls it in a loop.
+        """
+        store, publisher = self._started()
+        claim = await self._db(store.claim, self.config.batch_size, _now())
+        try:
+            if not claim.rows:
+                return RelayStats()
+            groups = _by_aggregate(claim.rows)
+            results = await asyncio.gather(
+                *(self._publish_aggregate(publisher, group) for group in groups),
+                return_exceptions=True,
+            )
+            for result in results:  # only unexpected errors; row failures are results
+                if isinstance(result, BaseException):
+                    raise result
+            done = [result for result in results if not isinstance(result, BaseException)]
+            outcome = _Outcome(
+                published=[row_id for ids, _ in done for row_id in ids],
+                failures=[failure for _, failure in done if failure is not None],
+            )
+            await self._mark(claim, outcome)
+        finally:
+            await self._db(claim.close)
+        stats = RelayStats(
+            claimed=len(claim.rows),
+            published=len(outcome.published),
+            failed=len(outcome.failures),
+        )
+        self.stats += stats
+        if stats.published:
+            self._log.info(
+                "outbox.published",
+                count=stats.published,
+                aggregates=len(groups),
+                failed=stats.failed,
+            )
+        return stats
+
+    async def _publish_aggregate(
+        self, publisher: Publisher, rows: list[OutboxRow]
+    ) -> tuple[list[int], Failure | None]:
+        """Publish one aggregate's rows in order; stop at the first that fails."""
+        published: list[int] = []
+        for row in rows:
+            try:
+                event_id = valid_event_id(row.event_id)
+                event = decode_event(row)
+                await publisher.publish(event, sequence=row.sequence, event_id=event_id)
+            except (ContractError, ConfigError, PublishError) as exc:
+                return published, self._failure(row, exc)
+            published.append(row.id)
+        return published, None
+
+    def _failure(self, row: OutboxRow, exc: BusError) -> Failure:
+        attempts = row.attempts + 1
+        retry_at = next_attempt_at(
+            _now(),
+            attempts,
+            initial_ms=self.config.retry_backoff_ms,
+            max_ms=self.config.max_retry_backoff_ms,
+        )
+        log_event = "outbox.publish_failed" if isinstance(exc, PublishError) else "outbox.rejected"
+        self._log.warning(
+            log_event,
+            row_id=row.id,
+            event_id=row.event_id,
+            type=row.event_type,
+            attempts=attempts,
+            error=error_text(exc),
+            retry_in_s=round((retry_at - _now()) / timedelta(seconds=1), 3),
+        )
+        return Failure(row=row, error=error_text(exc), retry_at=retry_at)
+
+    async def _mark(self, claim: Claim, outcome: _Outcome) -> None:
+        """Record the cycle's outcome and commit, releasing the claim."""
+        await self._db(claim.finish, outcome.published, outcome.failures, _now())
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    async def purge(self) -> int:
+        """Delete rows published more than ``retention_hours`` ago; return how many."""
+        store, _ = self._started()
+        cutoff = _now() - timedelta(hours=self.config.retention_hours)
+        deleted = await self._db(store.purge, cutoff)
+        self._log.info("outbox.purged", count=deleted, retention_hours=self.config.retention_hours)
+        return deleted
+
+    @staticmethod
+    async def _db(func: Callable[..., T], *args: object) -> T:
+        """Run ``func`` in a worker thread; if cancelled, let it finish before re-raising.
+
+        The claim's connection must never be used by two threads at once, so a cancelled
+        cycle waits for the database call in flight before it closes the connection.
+        """
+        task = asyncio.ensure_future(run_sync(func, *args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):
+                await task
+            raise

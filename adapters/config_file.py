@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from bus.errors import ConfigError
 
-__all__ = ["interpolate", "load_config", "read_config_data"]
+__all__ = ["describe_errors", "interpolate", "load_config", "read_config_data"]
 
 M = TypeVar("M", bound=BaseModel)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -113,13 +113,18 @@ def _describe(model: type[BaseModel], error: Any) -> str:
     return f"{key}: {error['msg']}"
 
 
+def describe_errors(model: type[BaseModel], exc: ValidationError) -> str:
+    """One line per problem: key path, what is wrong, and a suggestion where one exists."""
+    return "\n".join(f"  - {_describe(model, e)}" for e in exc.errors())
+
+
 def load_config(model: type[M], path: Path) -> M:
     """Read ``path`` and validate it as ``model``; one ConfigError lists every problem."""
     data = read_config_data(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "\n".join(f"  - {_describe(model, e)}" for e in exc.errors())
+        problems = describe_errors(model, exc)
         count = exc.error_count()
         raise ConfigError(
             f"{path} has {count} problem{'s' if count != 1 else ''}:\n{problems}",

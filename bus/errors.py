@@ -28,8 +28,11 @@ flag instead of matching on class names.
         └── IncompatibleSchemaError               a schema change breaks compatibility
             └── SchemasRefusedError               (bus.registry) some schemas of a set refused
 
-The schema registry's own errors live beside it in :mod:`bus.registry.errors`:
-``RegistryError(BusError)`` and ``RegistryUnavailableError(RegistryError)``.
+Errors of one subsystem live beside it, all under :class:`BusError`:
+``RegistryError`` and ``RegistryUnavailableError`` (:mod:`bus.registry.errors`),
+``ProvisioningError`` (:mod:`bus.ops.catalog_plan`), ``StatusError`` (:mod:`bus.ops.status`),
+``ReplayError`` / ``ReplayRefusedError`` (:mod:`bus.ops.replay`), ``AuditError``
+(:mod:`bus.ops.audit`), ``DeadLetterError`` (:mod:`bus.ops.dlq`).
 
 Errors that a person has to act on carry a ``fix``: one sentence saying what to do.
 """

@@ -1,9 +1,10 @@
-"""``spbe-bus demo``: a local broker, one real SPBE event published and read back.
+"""``spbe-bus demo``: the local broker, three OPDs, one citizen's changes propagating.
 
-Disdukcapil's ``PendudukUpdated`` example is validated as a typed event, encoded as Avro
-single-object bytes with CloudEvents headers and a pseudonymised key, published with
-acks=all, consumed again and decoded. The printout masks the fields the schema tags
-``spbe.pii``.
+Brings up the local Kafka broker, creates the demo OPD databases (SQLite files by
+default; ``--db-url`` puts them on a PostgreSQL or MariaDB server), starts the outbox
+relays and sinks from ``deploy/adapters``, plays the story in :mod:`adapters.opd.story`,
+and prints where each change arrived and how long it took. Exit 0 only if every change
+arrived everywhere it should.
 """
 
 from __future__ import annotations
@@ -11,34 +12,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import time
+import logging
+import tempfile
 from pathlib import Path
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-from bus.contract.codec import InMemorySchemas
-from bus.contract.events import EVENT_TYPES
-from bus.contract.message import build_record, read_record
-from bus.contract.standard import example, load_standard
 from bus.localkafka.manager import LocalKafka, default_data_dir
-from bus.topics import ensure_topics
 
 __all__ = ["add_demo_command"]
 
-DEMO_EVENT = "PendudukUpdated"
-DEMO_SOURCE = "ID/PEMDA-3273/DISDUKCAPIL/siak"
-# Demo only: a real steward keeps its secret out of code (SPBE_KEY_SECRET, a vault).
-DEMO_SECRET = b"demo-steward-secret-not-for-production"
-
 
 def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = sub.add_parser(
-        "demo", help="publish a sample SPBE event to a local broker, read it back"
-    )
+    demo = sub.add_parser("demo", help="run the three-OPD demo on a local broker")
     demo.add_argument("--data-dir", type=Path, default=None, help=f"default {default_data_dir()}")
     demo.add_argument("--port", type=int, default=None, help="client port (default 9092)")
+    demo.add_argument(
+        "--db-url",
+        default=None,
+        help="a PostgreSQL or MariaDB server URL to create the OPD databases on "
+        "(default: SQLite files)",
+    )
+    demo.add_argument(
+        "--work-dir", type=Path, default=None, help="where the SQLite files go (default: temp)"
+    )
     demo.add_argument(
         "--keep-running", action="store_true", help="leave the broker running afterwards"
     )
@@ -47,102 +42,60 @@ def add_demo_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # The demo plays the reference OPD adapters, which sit above the core library.
+    from adapters.opd.story import database_urls, play_story
+
+    # The table below reports the outcome; the client's own coordinator chatter while
+    # consumer groups form is noise here.
+    if args.log_level.upper() != "DEBUG":
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     manager = LocalKafka(args.data_dir)
     was_running = manager.status(probe_timeout_s=2).healthy
     if not args.json:
-        print("starting the local Kafka broker (first run resolves its jars from Maven Central)")
+        print("starting the local Kafka broker (the first run resolves its jars from Maven)")
     layout = manager.up(port=args.port)
     if not args.json:
         print(f"broker ready at {layout.bootstrap_servers}")
     try:
-        result = asyncio.run(_round_trip(layout.bootstrap_servers, layout.replication_factor))
+        with tempfile.TemporaryDirectory(prefix="spbe-demo-") as scratch:
+            work_dir = args.work_dir or Path(scratch)
+            work_dir.mkdir(parents=True, exist_ok=True)
+            urls = database_urls(work_dir, args.db_url)
+            result = asyncio.run(play_story(layout.bootstrap_servers, urls))
     finally:
         if not was_running and not args.keep_running:
             manager.down()
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.as_json(), indent=2))
     else:
-        _print_human(result)
-    return 0 if result["equal"] else 1
+        _print_table(result.as_json())
+    return 0 if result.ok else 1
 
 
-def _masked(data: dict[str, Any], pii: set[str], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        path = f"{prefix}{name}"
-        if isinstance(value, dict):
-            out[name] = _masked(value, pii, f"{path}.")
-        elif path in pii and value is not None:
-            out[name] = "***"
-        else:
-            out[name] = value
-    return out
-
-
-async def _round_trip(bootstrap: str, replication: int) -> dict[str, Any]:
-    standard = load_standard()
-    schema = standard[DEMO_EVENT]
-    event = EVENT_TYPES[DEMO_EVENT].from_json(example(DEMO_EVENT))
-    secret = os.environb.get(b"SPBE_KEY_SECRET", DEMO_SECRET)
-    record = build_record(event, schema, source=DEMO_SOURCE, key_secret=secret, sequence=1)
-    await ensure_topics(bootstrap, {record.topic: 3}, replication_factor=replication)
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        started = time.perf_counter()
-        meta = await producer.send_and_wait(
-            record.topic, record.value, key=record.key, headers=record.headers
+def _print_table(result: dict[str, object]) -> None:
+    rows = result["arrivals"]
+    assert isinstance(rows, list)
+    header = ("step", "event", "from", "arrived at", "ms")
+    table = [
+        (
+            r["step"],
+            r["event"],
+            r["steward"],
+            r["subscriber"],
+            f"{r['latency_ms']:.0f}" if r["arrived"] else "NOT ARRIVED",
         )
-    finally:
-        await producer.stop()
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(record.topic, meta.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, meta.offset)
-        received = await asyncio.wait_for(consumer.getone(), 60)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-    finally:
-        await consumer.stop()
-
-    assert received.value is not None
-    back = read_record(
-        received.value, list(received.headers), InMemorySchemas(standard.values()), standard
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print()
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in table:
+        print(line.format(*row))
+    print()
+    print(
+        "every change arrived everywhere it should"
+        if result["ok"]
+        else "SOME CHANGES DID NOT ARRIVE"
     )
-    pii = set(schema.pii_fields())
-    return {
-        "topic": record.topic,
-        "partition": meta.partition,
-        "offset": meta.offset,
-        "key": received.key.decode() if received.key else None,
-        "bytes": len(received.value),
-        "round_trip_ms": round(elapsed_ms, 1),
-        "envelope": {
-            "id": back.envelope.id,
-            "type": back.envelope.type,
-            "source": back.envelope.source,
-            "time": back.envelope.time.isoformat(),
-            "sequence": back.envelope.sequence,
-            "dataclassification": back.envelope.dataclassification.value,
-            "dataschema": back.envelope.dataschema,
-        },
-        "event": _masked(back.event.to_json(), pii),
-        "equal": back.event == event and back.envelope == record.envelope,
-    }
-
-
-def _print_human(result: dict[str, Any]) -> None:
-    env = result["envelope"]
-    print(f"published {env['type']}")
-    print(f"  to      {result['topic']} partition {result['partition']} offset {result['offset']}")
-    print(f"  key     {result['key']}  (HMAC pseudonym of the NIK, never the NIK itself)")
-    print(f"  value   {result['bytes']} bytes of Avro single-object encoding")
-    print(f"  id      {env['id']}  from {env['source']}")
-    print(f"  class   {env['dataclassification']}")
-    print(f"read back in {result['round_trip_ms']} ms; personal fields masked:")
-    print(json.dumps(result["event"], indent=2, ensure_ascii=False))
-    verdict = "identical to" if result["equal"] else "DIFFERENT from"
-    print(f"the event read back is {verdict} the event published")

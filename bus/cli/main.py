@@ -11,10 +11,15 @@ import os
 import sys
 from collections.abc import Sequence
 
+from bus.cli.catalog_cmd import add_catalog_commands
 from bus.cli.demo_cmd import add_demo_command
+from bus.cli.dlq_cmd import add_dlq_commands
 from bus.cli.events_cmd import add_events_commands
 from bus.cli.kafka_cmd import add_kafka_commands
+from bus.cli.replay_cmd import add_replay_command
+from bus.cli.run_cmd import add_run_command
 from bus.cli.schemas_cmd import add_schemas_commands
+from bus.cli.status_cmd import add_status_command
 from bus.errors import BusError
 from bus.logs import configure_logging
 
@@ -37,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(sub)
     add_schemas_commands(sub)
     add_events_commands(sub)
+    add_run_command(sub)
+    add_catalog_commands(sub)
+    add_status_command(sub)
+    add_replay_command(sub)
+    add_dlq_commands(sub)
     return parser
 
 

@@ -1,0 +1,259 @@
+"""The demo story: three OPDs, one citizen, data captured once and propagated everywhere.
+
+1. Disdukcapil registers Siti; DPMPTSP's resident replica gets her.
+2. Siti moves house at Disdukcapil; DPMPTSP's replica shows the new address.
+3. DPMPTSP issues Siti's warung a permit; Bapenda sees a new potential taxpayer.
+4. Bapenda records a tax payment; the event reaches Kafka for BPKAD and DPMPTSP.
+
+The adapters are the ones in ``deploy/adapters``, loaded from their files exactly as
+``spbe-bus run`` would, each OPD with a database of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from adapters.db import create_engine
+from adapters.opd.bapenda import sipd
+from adapters.opd.disdukcapil import siak
+from adapters.opd.dpmptsp import sicantik
+from adapters.runner import load_adapter, run_adapter
+from bus.contract.events import IzinDiterbitkan, PajakDaerahDibayar, PendudukUpdated
+from bus.contract.standard import example
+from bus.topics import ensure_topics
+
+__all__ = ["OPDS", "Arrival", "StoryResult", "database_urls", "play_story"]
+
+log = structlog.get_logger(__name__)
+
+OPDS = ("disdukcapil", "dpmptsp", "bapenda")
+ADAPTER_FILES = (
+    "disdukcapil-outbox-relay.yaml",
+    "dpmptsp-outbox-relay.yaml",
+    "dpmptsp-penduduk-sink.yaml",
+    "bapenda-izin-sink.yaml",
+    "bapenda-outbox-relay.yaml",
+)
+TOPICS = ("spbe.dukcapil.penduduk.v1", "spbe.dpmptsp.izin.v1", "spbe.bapenda.pajak.v1")
+# Demo only: a real steward keeps its key secret in a vault.
+DEMO_KEY_SECRET = "demo-disdukcapil-secret-not-for-production"  # noqa: S105 - demo data
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "adapters"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One change: where it was captured, where it had to arrive, and whether it did."""
+
+    step: str
+    event: str
+    steward: str
+    subscriber: str
+    arrived: bool
+    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class StoryResult:
+    arrivals: tuple[Arrival, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(a.arrived for a in self.arrivals)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "arrivals": [asdict(a) for a in self.arrivals]}
+
+
+def database_urls(work_dir: Path, server_url: str | None) -> dict[str, str]:
+    """One database per OPD: SQLite files in ``work_dir``, or fresh databases on a server."""
+    if server_url is None:
+        return {opd: f"sqlite:///{work_dir / f'{opd}.db'}" for opd in OPDS}
+    base = sa.engine.make_url(server_url)
+    suffix = time.strftime("%Y%m%d%H%M%S")
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    urls = {}
+    with engine.connect() as conn:
+        for opd in OPDS:
+            name = f"demo_{opd}_{suffix}"
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+            urls[opd] = base.set(database=name).render_as_string(hide_password=False)
+    engine.dispose()
+    return urls
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+async def _arrival(
+    step: str,
+    event: str,
+    steward: str,
+    subscriber: str,
+    act: Callable[[], object],
+    arrived: Callable[[], bool],
+    timeout_s: float,
+) -> Arrival:
+    started = time.perf_counter()
+    await asyncio.to_thread(act)
+    deadline = started + timeout_s
+    while time.perf_counter() < deadline:
+        if await asyncio.to_thread(arrived):
+            latency = (time.perf_counter() - started) * 1000
+            log.info("story.arrived", step=step, latency_ms=round(latency, 1))
+            return Arrival(step, event, steward, subscriber, True, round(latency, 1))
+        await asyncio.sleep(0.02)
+    return Arrival(step, event, steward, subscriber, False, None)
+
+
+def _scalar(engine: Engine, sql: str, **params: object) -> Any:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+    except sa.exc.OperationalError:  # the sink has not created its table yet
+        return None
+    except sa.exc.ProgrammingError:
+        return None
+
+
+async def play_story(
+    bootstrap_servers: str, urls: dict[str, str], *, timeout_s: float = 120.0
+) -> StoryResult:
+    """Run the OPD adapters, play the four steps, and report where each change arrived."""
+    engines = {opd: create_engine(url) for opd, url in urls.items()}
+    siak.create_tables(engines["disdukcapil"])
+    sicantik.create_tables(engines["dpmptsp"])
+    sipd.create_tables(engines["bapenda"])
+    await ensure_topics(bootstrap_servers, dict.fromkeys(TOPICS, 3))
+
+    env = {
+        "SPBE_KAFKA_BOOTSTRAP": bootstrap_servers,
+        "DISDUKCAPIL_DB_URL": urls["disdukcapil"],
+        "DPMPTSP_DB_URL": urls["dpmptsp"],
+        "BAPENDA_DB_URL": urls["bapenda"],
+        "DISDUKCAPIL_KEY_SECRET": os.environ.get("DISDUKCAPIL_KEY_SECRET", DEMO_KEY_SECRET),
+        "SPBE_CREATE_TABLES": "true",
+    }
+    with _environment(env):
+        adapters = [load_adapter(DEPLOY_DIR / name) for name in ADAPTER_FILES]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(run_adapter(a, stop=stop)) for a in adapters]
+    run_id = time.strftime("%H%M%S")
+    siti = PendudukUpdated.from_json(example("PendudukUpdated"))
+    izin_data = example("IzinDiterbitkan")
+    izin_data["nomor_izin"] = f"503/{run_id}/PB-UMKU/DPMPTSP/2026"
+    izin = IzinDiterbitkan.from_json(izin_data)
+    bayar_data = example("PajakDaerahDibayar")
+    bayar_data["ntpd"] = f"3273{run_id}0000000001"
+    bayar = PajakDaerahDibayar.from_json(bayar_data)
+    new_home = {
+        "jalan": "Jl. Dipatiukur No. 12",
+        "rt": "002",
+        "rw": "005",
+        "kode_wilayah": "32.73.02.1002",
+        "kode_pos": "40132",
+    }
+    replica, wp = engines["dpmptsp"], engines["bapenda"]
+    arrivals: list[Arrival] = []
+    try:
+        arrivals.append(
+            await _arrival(
+                "Disdukcapil registers a resident",
+                "PendudukUpdated",
+                "Disdukcapil",
+                "DPMPTSP penduduk_replika",
+                lambda: siak.daftarkan(engines["disdukcapil"], siti),
+                lambda: (
+                    _scalar(
+                        replica, "SELECT COUNT(*) FROM penduduk_replika WHERE nik = :n", n=siti.nik
+                    )
+                    == 1
+                ),
+                timeout_s,
+            )
+        )
+        arrivals.append(
+            await _arrival(
+                "She moves house",
+                "PendudukUpdated",
+                "Disdukcapil",
+                "DPMPTSP penduduk_replika",
+                lambda: siak.pindah_alamat(
+                    engines["disdukcapil"], siti.nik, new_home, date(2026, 11, 28)
+                ),
+                lambda: (
+                    _scalar(
+                        replica, "SELECT jalan FROM penduduk_replika WHERE nik = :n", n=siti.nik
+                    )
+                    == new_home["jalan"]
+                ),
+                timeout_s,
+            )
+        )
+        arrivals.append(
+            await _arrival(
+                "DPMPTSP issues her warung a permit",
+                "IzinDiterbitkan",
+                "DPMPTSP",
+                "Bapenda wajib_pajak_potensial",
+                lambda: sicantik.terbitkan_izin(engines["dpmptsp"], izin),
+                lambda: (
+                    _scalar(
+                        wp,
+                        "SELECT COUNT(*) FROM wajib_pajak_potensial WHERE nomor_izin = :n",
+                        n=izin.nomor_izin,
+                    )
+                    == 1
+                ),
+                timeout_s,
+            )
+        )
+        arrivals.append(
+            await _arrival(
+                "Bapenda records a tax payment",
+                "PajakDaerahDibayar",
+                "Bapenda",
+                "topic spbe.bapenda.pajak.v1",
+                lambda: sipd.catat_pembayaran(engines["bapenda"], bayar),
+                lambda: (
+                    _scalar(
+                        wp,
+                        "SELECT COUNT(*) FROM spbe_outbox WHERE event_type = "
+                        "'PajakDaerahDibayar' AND published_at IS NOT NULL",
+                    )
+                    == 1
+                ),
+                timeout_s,
+            )
+        )
+    finally:
+        stop.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for engine in engines.values():
+            engine.dispose()
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+    return StoryResult(tuple(arrivals))

@@ -1,0 +1,134 @@
+"""Run an adapter from its config file: ``spbe-bus run CONFIG``.
+
+Every adapter file names its ``kind`` and carries the sections that kind needs:
+
+==================  ==========================================================
+``outbox-relay``    ``relay``: :class:`~adapters.sources.outbox.OutboxRelayConfig`
+``sql-sink``        ``subscription``: :class:`~bus.subscriber.SubscriberConfig`,
+                    ``sink``: :class:`~adapters.sinks.sql.SqlSinkConfig`
+``webhook-sink``    ``subscription``, ``webhook``:
+                    :class:`~adapters.sinks.webhook.WebhookSinkConfig`
+==================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from adapters.config_file import describe_errors, read_config_data
+from adapters.sinks.sql import SqlSink, SqlSinkConfig
+from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
+from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
+from bus.errors import ConfigError
+from bus.subscriber import Handler, Subscriber, SubscriberConfig
+
+__all__ = [
+    "AdapterFile",
+    "OutboxRelayFile",
+    "SqlSinkFile",
+    "WebhookSinkFile",
+    "load_adapter",
+    "run_adapter",
+]
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelayFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["outbox-relay"]
+    relay: OutboxRelayConfig
+
+
+class SqlSinkFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["sql-sink"]
+    subscription: SubscriberConfig
+    sink: SqlSinkConfig
+
+
+class WebhookSinkFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["webhook-sink"]
+    subscription: SubscriberConfig
+    webhook: WebhookSinkConfig
+
+
+AdapterFile = OutboxRelayFile | SqlSinkFile | WebhookSinkFile
+_KINDS: dict[str, type[AdapterFile]] = {
+    "outbox-relay": OutboxRelayFile,
+    "sql-sink": SqlSinkFile,
+    "webhook-sink": WebhookSinkFile,
+}
+
+
+def load_adapter(path: Path) -> AdapterFile:
+    """Read and validate an adapter file; one ConfigError names every mistake."""
+    data = read_config_data(path)
+    kind = data.get("kind")
+    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        close = difflib.get_close_matches(str(kind), list(_KINDS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"{path}: kind: {kind!r} is not an adapter kind",
+            fix=f"{hint}set kind to one of: {', '.join(_KINDS)}",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path} has {exc.error_count()} problem{'s' if exc.error_count() != 1 else ''}:\n"
+            + describe_errors(model, exc),
+            fix="correct the keys above; deploy/adapters/ has a commented example of each kind",
+        ) from None
+
+
+async def _wait_or_signal(
+    run: Callable[[], Coroutine[Any, Any, None]],
+    run_until_signal: Callable[[], Coroutine[Any, Any, None]],
+    request_stop: Callable[[], None],
+    stop: asyncio.Event | None,
+) -> None:
+    if stop is None:
+        await run_until_signal()
+        return
+    task: asyncio.Task[None] = asyncio.create_task(run())
+    stopper: asyncio.Task[Literal[True]] = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if stopper in done:
+        request_stop()
+    else:
+        stopper.cancel()
+    await task
+
+
+async def _run_subscriber(
+    subscription: SubscriberConfig, handler: Handler, stop: asyncio.Event | None
+) -> None:
+    async with Subscriber(subscription, handler) as subscriber:
+        await _wait_or_signal(
+            subscriber.run, subscriber.run_until_signal, subscriber.request_stop, stop
+        )
+
+
+async def run_adapter(adapter: AdapterFile, *, stop: asyncio.Event | None = None) -> None:
+    """Run ``adapter`` until SIGTERM/SIGINT, or until ``stop`` is set when one is given."""
+    log.info("adapter.starting", kind=adapter.kind)
+    if isinstance(adapter, OutboxRelayFile):
+        async with OutboxRelay(adapter.relay) as relay:
+            await _wait_or_signal(relay.run, relay.run_until_signal, relay.request_stop, stop)
+    elif isinstance(adapter, SqlSinkFile):
+        async with SqlSink(adapter.sink) as sql_sink:
+            await _run_subscriber(adapter.subscription, sql_sink, stop)
+    else:
+        async with WebhookSink(adapter.webhook) as webhook_sink:
+            await _run_subscriber(adapter.subscription, webhook_sink, stop)
+    log.info("adapter.stopped", kind=adapter.kind)

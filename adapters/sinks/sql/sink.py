@@ -1,0 +1,196 @@
+"""SqlSink: apply events into a subscriber OPD's table, idempotently, as a Subscriber handler.
+
+    config = SqlSinkConfig.from_file("deploy/sinks/dinsos-penduduk.yaml")
+    async with SqlSink(config) as sink, Subscriber(subscriber_config, sink) as subscriber:
+        await subscriber.run_until_signal()
+
+Each event is written in one transaction with its processed-event record, so a crash at
+any point leaves either both or neither; a redelivered event is recognised by its
+(``ce_source``, ``ce_id``) and reported as :attr:`~bus.subscriber.Outcome.DUPLICATE`; a
+stale event (a sequence not above the row's version) changes nothing and is logged as
+``sink.stale``. :meth:`SqlSink.apply_batch` applies many events in one transaction with
+the same rules. Database failures become :class:`~bus.errors.TransientError` (retried)
+or :class:`~adapters.sinks.sql.failures.RejectedEventError` (dead-lettered, the column
+named). Logs carry event ids and coordinates, never a key value or a field value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Engine
+
+from adapters.db import create_engine, run_sync
+from adapters.sinks.sql.config import SqlSinkConfig
+from adapters.sinks.sql.dialects import DialectSupport, support_for
+from adapters.sinks.sql.failures import FailureKind, RejectedEventError, classify
+from adapters.sinks.sql.rows import Change, plan_change
+from adapters.sinks.sql.tables import SinkTables, prepare_tables
+from adapters.sinks.sql.transaction import Result, Verdict, apply_changes
+from bus.errors import ConfigError, LifecycleError, TransientError
+from bus.subscriber import Delivery, Outcome
+
+__all__ = ["SqlSink"]
+
+log = structlog.get_logger(__name__)
+
+_UNREACHABLE = frozenset(
+    {FailureKind.CONNECTION, FailureKind.LOCK_TIMEOUT, FailureKind.DEADLOCK, FailureKind.OTHER}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Open:
+    engine: Engine
+    base: Engine
+    support: DialectSupport
+    tables: SinkTables
+
+
+class SqlSink:
+    """A handler applying mapped events into ``config.table``; start it before use."""
+
+    def __init__(self, config: SqlSinkConfig) -> None:
+        self.config = config
+        self._open: _Open | None = None
+        self._log = log.bind(table=config.table)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, create the processed-event table (and the target table if configured)."""
+        if self._open is not None:
+            return
+        self._open = await run_sync(_open, self.config)
+        self._log.info(
+            "sink.started",
+            database=_redacted(self.config.database_url.get_secret_value()),
+            dialect=self._open.support.dialect.value,
+        )
+
+    async def stop(self) -> None:
+        """Close the database connections."""
+        opened, self._open = self._open, None
+        if opened is not None:
+            await run_sync(opened.base.dispose)
+            self._log.info("sink.stopped")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _started(self) -> _Open:
+        if self._open is None:
+            raise LifecycleError(
+                "the SQL sink is not started",
+                fix="use 'async with SqlSink(...)' or await sink.start() first",
+            )
+        return self._open
+
+    # -- applying --------------------------------------------------------------------------
+
+    async def __call__(self, delivery: Delivery) -> Outcome:
+        """Apply one event (a :data:`~bus.subscriber.Handler`)."""
+        (outcome,) = await self.apply_batch([delivery])
+        return outcome
+
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Apply ``deliveries`` in one transaction, in order; one outcome per delivery.
+
+        All or nothing: on :class:`~adapters.sinks.sql.failures.RejectedEventError`
+        (``index`` names the refused delivery) or
+        :class:`~bus.errors.TransientError`, nothing of the batch was committed. Events
+        of types the mapping does not name are left alone and reported as applied.
+        """
+        opened = self._started()
+        changes: list[Change] = []
+        try:
+            for index, delivery in enumerate(deliveries):
+                mapping = self.config.events.get(delivery.event.event_name)
+                if mapping is None:
+                    self._log.debug("sink.ignored", **_where(delivery))
+                    continue
+                changes.append(plan_change(index, delivery, mapping, opened.tables))
+            results = (
+                await run_sync(apply_changes, opened.engine, opened.tables, changes, opened.support)
+                if changes
+                else []
+            )
+        except RejectedEventError as exc:
+            self._log.warning("sink.rejected", column=exc.column, **_where(deliveries[exc.index]))
+            raise
+        outcomes = [Outcome.APPLIED] * len(deliveries)
+        for change, result in zip(changes, results, strict=True):
+            self._report(change, result)
+            if result.verdict is Verdict.DUPLICATE:
+                outcomes[change.index] = Outcome.DUPLICATE
+        return outcomes
+
+    def _report(self, change: Change, result: Result) -> None:
+        where = _where(change.delivery)
+        if result.verdict is Verdict.STALE:
+            self._log.info("sink.stale", row_version=result.row_version, **where)
+        elif result.verdict is Verdict.ABSENT:
+            self._log.info("sink.absent", **where)
+        elif result.verdict is Verdict.DUPLICATE:
+            self._log.debug("sink.duplicate", **where)
+        else:
+            if change.sequence is None:
+                self._log.info("sink.unsequenced", verdict=result.verdict.value, **where)
+            self._log.debug("sink.applied", verdict=result.verdict.value, **where)
+
+
+def _where(delivery: Delivery) -> dict[str, object]:
+    return {
+        "event_id": delivery.envelope.id,
+        "type": delivery.event.event_name,
+        "topic": delivery.topic,
+        "partition": delivery.partition,
+        "offset": delivery.offset,
+        "sequence": delivery.sequence,
+    }
+
+
+def _redacted(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _open(config: SqlSinkConfig) -> _Open:
+    url = config.database_url.get_secret_value()
+    base = create_engine(url)
+    try:
+        support = support_for(base)
+        engine = support.prepare(base)
+        try:
+            with engine.begin() as connection:
+                tables = prepare_tables(connection, config)
+        except sa.exc.DBAPIError as exc:
+            failure = classify(exc, support.describe(exc.orig))
+            code = f", error {failure.code}" if failure.code else ""
+            if failure.kind in _UNREACHABLE:
+                raise TransientError(
+                    f"cannot reach the database at {_redacted(url)} ({failure.kind.value}{code})"
+                ) from None
+            raise ConfigError(
+                f"the database at {_redacted(url)} refused to prepare the sink's tables "
+                f"({failure.kind.value}{code})",
+                fix=f"let the sink's user create {config.processed_table} and read and write "
+                f"{config.table}, or create the tables beforehand",
+            ) from None
+    except BaseException:
+        base.dispose()
+        raise
+    return _Open(engine=engine, base=base, support=support, tables=tables)

@@ -1,0 +1,102 @@
+"""``spbe-bus catalog check | plan | apply``: the catalogue and the topics it provisions.
+
+``plan`` exits 1 when a change is refused (destructive or impossible), 0 otherwise;
+``apply`` exits 1 and changes nothing when the plan has a refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from bus.ops.catalog import default_catalog_path, load_catalog
+from bus.ops.catalog_plan import apply_plan, plan_catalog
+
+__all__ = ["ENV_BOOTSTRAP", "add_bootstrap_argument", "add_catalog_commands", "bootstrap_of"]
+
+ENV_BOOTSTRAP = "SPBE_KAFKA_BOOTSTRAP"
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
+    """``--bootstrap HOST:PORT`` and ``--catalog FILE``, shared with ``spbe-bus status``."""
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the catalogue (default: {default_catalog_path()})",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"Kafka to use (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})",
+    )
+
+
+def bootstrap_of(args: argparse.Namespace) -> str:
+    """The bootstrap servers from ``--bootstrap``, the environment, or the default."""
+    value: str = args.bootstrap or os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
+    return value
+
+
+def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    catalog = sub.add_parser("catalog", help="the catalogue: check it, plan and apply its topics")
+    csub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="COMMAND")
+
+    check = csub.add_parser("check", help="validate the catalogue against the data standard")
+    check.add_argument("--catalog", type=Path, default=None, metavar="FILE")
+    check.set_defaults(handler=_check)
+
+    plan = csub.add_parser("plan", help="show what differs from the cluster; change nothing")
+    add_bootstrap_argument(plan)
+    plan.set_defaults(handler=_plan)
+
+    apply = csub.add_parser("apply", help="create topics, add partitions, change configs")
+    add_bootstrap_argument(apply)
+    apply.set_defaults(handler=_apply)
+
+
+def _check(args: argparse.Namespace) -> int:
+    catalog, report = load_catalog(args.catalog)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    subscribers = catalog.subscribers()
+    print(
+        f"catalogue valid: {len(catalog.stewards)} stewards, {len(catalog.topics)} topics, "
+        f"{len(catalog.subscriptions)} subscriptions ({len(subscribers)} subscribers)"
+    )
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    catalog, report = load_catalog(args.catalog)
+    plan = asyncio.run(plan_catalog(bootstrap_of(args), catalog, notes=report.warnings))
+    print(plan.render())
+    return 1 if plan.refusals else 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    catalog, report = load_catalog(args.catalog)
+    bootstrap = bootstrap_of(args)
+
+    async def run() -> int:
+        plan = await plan_catalog(bootstrap, catalog, notes=report.warnings)
+        print(plan.render())
+        if plan.in_sync:
+            return 0
+        if plan.refusals:
+            print("nothing applied: correct the catalogue as each refusal says, then plan again")
+            return 1
+        after = await apply_plan(bootstrap, catalog, plan)  # raises on refusals
+        if not after.in_sync:
+            print("the cluster does not match yet; still different:")
+            print(after.render())
+            return 1
+        print(f"applied {len(plan.changes)} change(s); the cluster matches the catalogue")
+        return 0
+
+    return asyncio.run(run())

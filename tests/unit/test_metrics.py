@@ -1,0 +1,121 @@
+"""Metrics: the handler wrapper counts outcomes and times attempts; the endpoint serves them."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from bus.contract.envelope import DataClassification, Envelope
+from bus.delivery import RetryPolicy
+from bus.errors import PermanentError, PublishError, TransientError
+from bus.ops.metrics import BusMetrics, instrument_handler, record_published, serve_metrics
+from bus.publisher import PublishResult
+from bus.subscriber import Delivery, Outcome
+from tests.support.events import izin
+
+TOPIC = "spbe.dpmptsp.izin.v1"
+SUB = "bapenda-izin"
+
+
+def delivery(attempt: int = 1) -> Delivery:
+    event = izin(1)
+    envelope = Envelope(
+        source="ID/PEMDA-3273/DPMPTSP/sicantik",
+        type="id.go.spbe.dpmptsp.IzinDiterbitkan.v1",
+        steward="DPMPTSP",
+        partitionkey=event.nomor_izin,
+        dataclassification=DataClassification.RESTRICTED,
+        time=datetime(2026, 6, 1, tzinfo=UTC),
+    )
+    return Delivery(event, envelope, TOPIC, 0, 7, b"k", attempt)
+
+
+def value(metrics: BusMetrics, name: str, **labels: str) -> float:
+    got = metrics.registry.get_sample_value(name, {"subscriber": SUB, "topic": TOPIC, **labels})
+    return 0.0 if got is None else got
+
+
+@pytest.fixture
+def metrics() -> BusMetrics:
+    return BusMetrics(CollectorRegistry())
+
+
+async def test_applied_and_duplicate_outcomes_are_counted_with_their_latency(
+    metrics: BusMetrics,
+) -> None:
+    results = iter([None, Outcome.DUPLICATE])
+
+    async def apply(_: Delivery) -> Outcome | None:
+        return next(results)
+
+    handler = instrument_handler(apply, SUB, metrics=metrics)
+    await handler(delivery())
+    await handler(delivery())
+    assert value(metrics, "spbe_consumed_total") == 2
+    assert value(metrics, "spbe_applied_total") == 1
+    assert value(metrics, "spbe_duplicates_total") == 1
+    assert value(metrics, "spbe_apply_latency_seconds_count") == 2
+
+
+async def test_retries_count_and_only_the_final_failure_counts_as_dead_lettered(
+    metrics: BusMetrics,
+) -> None:
+    async def fail(_: Delivery) -> None:
+        raise TransientError("database lock timeout")
+
+    handler = instrument_handler(fail, SUB, retry=RetryPolicy(max_attempts=3), metrics=metrics)
+    for attempt in (1, 2, 3):
+        with pytest.raises(TransientError):
+            await handler(delivery(attempt))
+    assert value(metrics, "spbe_consumed_total") == 1
+    assert value(metrics, "spbe_retries_total") == 2
+    assert value(metrics, "spbe_dead_lettered_total") == 1
+
+
+async def test_a_permanent_failure_counts_as_dead_lettered_at_once(metrics: BusMetrics) -> None:
+    async def refuse(_: Delivery) -> None:
+        raise PermanentError("kolom kbli tidak dikenal")
+
+    handler = instrument_handler(refuse, SUB, metrics=metrics)
+    with pytest.raises(PermanentError):
+        await handler(delivery())
+    assert value(metrics, "spbe_dead_lettered_total") == 1
+
+
+def test_published_results_and_failures_are_counted(metrics: BusMetrics) -> None:
+    ok = PublishResult(event_id="e1", topic=TOPIC, partition=0, offset=1)
+    record_published([ok, ok, PublishError("broker away")], topic=TOPIC, metrics=metrics)
+    registry = metrics.registry
+    assert registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) == 2
+    failures = {"topic": TOPIC, "error": "PublishError"}
+    assert registry.get_sample_value("spbe_publish_failures_total", failures) == 1
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+async def test_the_endpoint_serves_metrics_and_health_on_loopback(metrics: BusMetrics) -> None:
+    healthy = True
+
+    async def apply(_: Delivery) -> None:
+        return None
+
+    await instrument_handler(apply, SUB, metrics=metrics)(delivery())
+    with serve_metrics(0, registry=metrics.registry, health=lambda: healthy) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, body = get(f"{server.url}/metrics")
+        assert status == 200
+        assert f'spbe_applied_total{{subscriber="{SUB}",topic="{TOPIC}"}} 1.0' in body
+        assert get(f"{server.url}/healthz") == (200, "ok\n")
+        healthy = False
+        assert get(f"{server.url}/healthz") == (503, "unhealthy\n")
+        assert get(f"{server.url}/other")[0] == 404

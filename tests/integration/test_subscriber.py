@@ -314,12 +314,11 @@ async def test_a_second_member_joining_mid_stream_rebalances_without_losing_an_e
     events = many_keys(keys=40, per_key=25)
     await publish(kafka_bootstrap, topic, events)
     applied: set[tuple[str, str]] = set()
-    deliveries = 0
+    second_assigned = asyncio.Event()
 
     async def apply(delivery: Delivery) -> Outcome:
-        nonlocal deliveries
-        deliveries += 1
-        await asyncio.sleep(0.002)  # slow enough that the rebalance lands mid-stream
+        if not second_assigned.is_set():
+            await asyncio.sleep(0.02)  # slow until the second member holds partitions
         if delivery.dedupe_key in applied:
             return Outcome.DUPLICATE
         applied.add(delivery.dedupe_key)
@@ -331,6 +330,13 @@ async def test_a_second_member_joining_mid_stream_rebalances_without_losing_an_e
         await eventually(lambda: len(applied) >= 100, watch=first_run)
         async with Subscriber(config, apply) as second:
             second_run = asyncio.create_task(second.run())
+
+            def second_holds_partitions() -> bool:
+                consumer = second._consumer
+                return consumer is not None and bool(consumer.assignment())
+
+            await eventually(second_holds_partitions, watch=second_run)
+            second_assigned.set()
             await eventually(lambda: len(applied) == len(events), watch=first_run)
             second.request_stop()
             await second_run

@@ -27,7 +27,7 @@ from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
 from bus.errors import ConfigError
-from bus.subscriber import Handler, Subscriber, SubscriberConfig
+from bus.subscriber import BatchHandler, Handler, Subscriber, SubscriberConfig
 
 __all__ = [
     "AdapterFile",
@@ -111,9 +111,12 @@ async def _wait_or_signal(
 
 
 async def _run_subscriber(
-    subscription: SubscriberConfig, handler: Handler, stop: asyncio.Event | None
+    subscription: SubscriberConfig,
+    handler: Handler,
+    stop: asyncio.Event | None,
+    batch_handler: BatchHandler | None = None,
 ) -> None:
-    async with Subscriber(subscription, handler) as subscriber:
+    async with Subscriber(subscription, handler, batch_handler=batch_handler) as subscriber:
         await _wait_or_signal(
             subscriber.run, subscriber.run_until_signal, subscriber.request_stop, stop
         )
@@ -127,7 +130,11 @@ async def run_adapter(adapter: AdapterFile, *, stop: asyncio.Event | None = None
             await _wait_or_signal(relay.run, relay.run_until_signal, relay.request_stop, stop)
     elif isinstance(adapter, SqlSinkFile):
         async with SqlSink(adapter.sink) as sql_sink:
-            await _run_subscriber(adapter.subscription, sql_sink, stop)
+            # A partition's batch applies in one transaction; a failing batch falls back
+            # to one event at a time, so outcomes are the same, only faster.
+            await _run_subscriber(
+                adapter.subscription, sql_sink, stop, batch_handler=sql_sink.apply_batch
+            )
     else:
         async with WebhookSink(adapter.webhook) as webhook_sink:
             await _run_subscriber(adapter.subscription, webhook_sink, stop)

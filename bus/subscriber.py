@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -53,6 +54,7 @@ from bus.registry import SchemaRegistry
 from bus.topics import ensure_topics
 
 __all__ = [
+    "BatchHandler",
     "Delivery",
     "Handler",
     "Outcome",
@@ -122,6 +124,9 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[Outcome | None]]
+#: Applies a partition's events together (one database transaction); returns one outcome
+#: per delivery, in order. Raising makes the subscriber fall back to ``handler`` per event.
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Outcome | None]]]
 
 
 @dataclass
@@ -169,11 +174,13 @@ class Subscriber:
         config: SubscriberConfig,
         handler: Handler,
         *,
+        batch_handler: BatchHandler | None = None,
         registry: SchemaRegistry | None = None,
         standard: Mapping[str, AvroSchema] | None = None,
     ) -> None:
         self.config = config
         self._handler = handler
+        self._batch_handler = batch_handler
         self._standard = dict(standard) if standard is not None else None
         self._registry = registry
         self._owns_registry = registry is None
@@ -322,6 +329,9 @@ class Subscriber:
             tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
         ) -> None:
             async with limit:
+                if self._batch_handler is not None and len(records) > 1:
+                    await self._process_together(tp, records)
+                    return
                 for record in records:
                     if self._stopping.is_set():
                         return
@@ -372,6 +382,65 @@ class Subscriber:
             incoming = read_record(record.value, headers, self._resolver, self._standard)
         return incoming.event, incoming.envelope
 
+    async def _process_together(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Apply one partition's records with the batch handler.
+
+        Records that do not decode are dead-lettered first, as one by one. The batch is
+        tried once: any failure (a refused event, a busy database) sends the whole batch
+        down the per-event path, which retries and dead-letters each event on its own, so
+        a batch is only a faster way to the same outcomes.
+        """
+        assert self._batch_handler is not None
+        deliveries: list[Delivery] = []
+        for record in records:
+            first_failure = datetime.now(UTC)
+            try:
+                event, envelope = await self._decode(record)
+            except Exception as exc:  # a poison message: never a crash loop
+                await self._dead_letter(record, exc, attempts=1, first_failure=first_failure)
+                continue
+            deliveries.append(
+                Delivery(
+                    event=event,
+                    envelope=envelope,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    attempt=1,
+                )
+            )
+        if not deliveries:
+            self._done[tp] = records[-1].offset + 1
+            return
+        try:
+            outcomes = await self._batch_handler(deliveries)
+        except Exception as exc:
+            self._log.warning(
+                "subscriber.batch_failed",
+                topic=records[0].topic,
+                partition=records[0].partition,
+                first_offset=records[0].offset,
+                size=len(deliveries),
+                error=type(exc).__name__,
+            )
+            decoded = {d.offset for d in deliveries}
+            for record in records:
+                if self._stopping.is_set():
+                    return
+                if record.offset in decoded:
+                    await self._process_record(record)
+                self._done[tp] = record.offset + 1
+            return
+        for outcome in outcomes:
+            if outcome is Outcome.DUPLICATE:
+                self.stats.duplicates += 1
+            else:
+                self.stats.applied += 1
+        self._done[tp] = records[-1].offset + 1
+
     async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
         first_failure = datetime.now(UTC)
@@ -380,50 +449,69 @@ class Subscriber:
         except Exception as exc:  # a poison message: never a crash loop
             return await self._dead_letter(record, exc, attempts=1, first_failure=first_failure)
         bound = self._log.bind(event_id=envelope.id, type=envelope.type, **where)
-        policy = self.config.retry
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts),
-            wait=wait_exponential_jitter(
-                multiplier=policy.initial_backoff_ms / 1000,
-                max=policy.max_backoff_ms / 1000,
-                jitter=policy.jitter_ms / 1000,
-            ),
-            retry=retry_if_exception(is_retriable),
-            reraise=True,
-        )
-        attempts = 0
-        failed_once = False
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
-                    if attempts > 1:
-                        self.stats.retries += 1
-                    delivery = Delivery(
-                        event=event,
-                        envelope=envelope,
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        key=record.key,
-                        attempt=attempts,
-                    )
-                    try:
-                        result = await self._handler(delivery)
-                    except Exception as exc:
-                        if not failed_once:
-                            failed_once, first_failure = True, datetime.now(UTC)
-                        bound.warning(
-                            "subscriber.handler_failed",
-                            attempt=attempts,
-                            error=type(exc).__name__,
-                            retriable=is_retriable(exc),
-                        )
-                        raise
-        except Exception as exc:
-            return await self._dead_letter(
-                record, exc, attempts=attempts, first_failure=first_failure, event_id=envelope.id
+
+        async def attempt(number: int) -> Outcome | None:
+            delivery = Delivery(
+                event=event,
+                envelope=envelope,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                attempt=number,
             )
+            try:
+                return await self._handler(delivery)
+            except Exception as exc:
+                bound.warning(
+                    "subscriber.handler_failed",
+                    attempt=number,
+                    error=type(exc).__name__,
+                    retriable=is_retriable(exc),
+                )
+                raise
+
+        # The first attempt runs bare: building the retry machinery for every event costs
+        # more than most handlers; it is built only once an event has failed.
+        attempts = 1
+        try:
+            result = await attempt(1)
+        except Exception as first_error:
+            first_failure = datetime.now(UTC)
+            policy = self.config.retry
+            if not is_retriable(first_error) or policy.max_attempts <= 1:
+                return await self._dead_letter(
+                    record,
+                    first_error,
+                    attempts=1,
+                    first_failure=first_failure,
+                    event_id=envelope.id,
+                )
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(policy.max_attempts - 1),
+                wait=wait_exponential_jitter(
+                    multiplier=policy.initial_backoff_ms / 1000,
+                    max=policy.max_backoff_ms / 1000,
+                    jitter=policy.jitter_ms / 1000,
+                ),
+                retry=retry_if_exception(is_retriable),
+                reraise=True,
+            )
+            await asyncio.sleep(_first_backoff_s(policy))
+            try:
+                async for retry in retrying:
+                    with retry:
+                        attempts = retry.retry_state.attempt_number + 1
+                        self.stats.retries += 1
+                        result = await attempt(attempts)
+            except Exception as exc:
+                return await self._dead_letter(
+                    record,
+                    exc,
+                    attempts=attempts,
+                    first_failure=first_failure,
+                    event_id=envelope.id,
+                )
         outcome = Outcome.DUPLICATE if result is Outcome.DUPLICATE else Outcome.APPLIED
         if outcome is Outcome.DUPLICATE:
             self.stats.duplicates += 1
@@ -483,6 +571,12 @@ class Subscriber:
             attempts=attempts,
         )
         return Outcome.DEAD_LETTERED
+
+
+def _first_backoff_s(policy: RetryPolicy) -> float:
+    """The wait before the second attempt: the initial backoff plus jitter, capped."""
+    jitter = random.uniform(0, policy.jitter_ms)  # noqa: S311 - jitter, not cryptography
+    return min(policy.initial_backoff_ms + jitter, policy.max_backoff_ms) / 1000
 
 
 def _offsets(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:

@@ -126,7 +126,10 @@ def encode(schema: AvroSchema, datum: Mapping[str, Any]) -> bytes:
     stream = io.BytesIO()
     stream.write(header(schema))
     try:
-        fastavro.validation.validate(datum, schema.parsed, raise_errors=True)
+        # raise_errors=False: a union's non-matching branches then cost a bool, not an
+        # exception each; the detailed explanation below is built only on failure.
+        if not fastavro.validation.validate(datum, schema.parsed, raise_errors=False):
+            raise ValueError("datum does not fit its schema")
         fastavro.schemaless_writer(stream, schema.parsed, datum, strict_allow_default=True)
     except (fastavro.validation.ValidationError, ValueError, TypeError, OverflowError) as exc:
         problems = _Misfits(schema).of_record(schema.parsed, datum, "", secret=False)

@@ -20,7 +20,6 @@ never contain input values, so they are safe to log.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -185,6 +184,10 @@ def _parse_money(value: object) -> Decimal:
     return amount
 
 
+# Unicode categories Cc (control characters) and Cs (surrogates), as one character class.
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _check_text(value: str) -> str:
     if not value.strip():
         raise RuleViolation("is empty", TEXT_RULE)
@@ -192,7 +195,7 @@ def _check_text(value: str) -> str:
         raise RuleViolation("has spaces before or after it", TEXT_RULE)
     if len(value) > TEXT_MAX:
         raise RuleViolation(f"is {len(value)} characters long", TEXT_RULE)
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+    if _CONTROL_OR_SURROGATE.search(value):
         # Cs: a lone surrogate, which cannot be encoded as UTF-8 on the wire.
         raise RuleViolation(
             "contains control characters (such as a line break) or broken Unicode", TEXT_RULE

@@ -8,7 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -390,3 +390,45 @@ async def test_logs_carry_event_coordinates_but_never_a_nik_or_a_name(
     for person in people:
         assert person.nik not in logs
         assert person.nama_lengkap not in logs
+
+
+async def test_a_batch_handler_applies_partition_batches_and_a_failing_batch_falls_back(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=2)
+    events = many_keys(keys=10, per_key=20)
+    events[57] = (izin(3, nama_usaha="Ditolak Permanen"), events[57][1])
+    await publish(kafka_bootstrap, topic, events)
+    applied: set[tuple[str, str]] = set()
+    batch_sizes: list[int] = []
+
+    async def apply_one(delivery: Delivery) -> None:
+        assert isinstance(delivery.event, IzinDiterbitkan)
+        if delivery.event.nama_usaha == "Ditolak Permanen":
+            raise PermanentError("nama_usaha refused by the target table")
+        applied.add(delivery.dedupe_key)
+
+    async def apply_many(deliveries: Sequence[Delivery]) -> list[Outcome]:
+        batch_sizes.append(len(deliveries))
+        if any(
+            isinstance(d.event, IzinDiterbitkan) and d.event.nama_usaha == "Ditolak Permanen"
+            for d in deliveries
+        ):
+            raise PermanentError("one event of the batch refused; nothing committed")
+        applied.update(d.dedupe_key for d in deliveries)
+        return [Outcome.APPLIED] * len(deliveries)
+
+    config = subscriber_config(kafka_bootstrap, topic, "sub-batch", max_poll_records=50)
+    async with Subscriber(config, apply_one, batch_handler=apply_many) as subscriber:
+        runner = asyncio.create_task(subscriber.run())
+        await eventually(lambda: len(applied) == len(events) - 1, watch=runner)
+        await eventually(lambda: subscriber.stats.dead_lettered == 1, watch=runner)
+        subscriber.request_stop()
+        await runner
+    assert max(batch_sizes) > 1, "events were applied in batches"
+    assert subscriber.stats.applied == len(events) - 1
+    dead = await read_all(kafka_bootstrap, dlq_topic(topic, "sub-batch"), 1)
+    assert dict(dead[0].headers)["dlq_error_class"] == b"bus.errors.PermanentError"
+    assert await committed_offsets(kafka_bootstrap, "sub-batch") == await end_offsets(
+        kafka_bootstrap, topic, 2
+    )

@@ -264,6 +264,10 @@ class Publisher:
             except BusError as exc:
                 pending.append(exc)
         deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout_ms / 1000
+        futures = [entry[1] for entry in pending if not isinstance(entry, BusError)]
+        if futures:
+            # One wait for the whole batch; a timer per event costs more than the send.
+            await asyncio.wait(futures, timeout=self.config.delivery_timeout_ms / 1000)
         results: list[PublishResult | BusError] = []
         for entry in pending:
             if isinstance(entry, BusError):
@@ -271,10 +275,23 @@ class Publisher:
                 continue
             record, future = entry
             try:
-                results.append(await self._await_ack(record, future, deadline))
+                if future.done():
+                    results.append(self._settled(record, future))
+                else:
+                    results.append(await self._await_ack(record, future, deadline))
             except PublishError as exc:
                 results.append(exc)
         return results
+
+    def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> PublishResult:
+        exc = future.exception()
+        if isinstance(exc, KafkaError):
+            raise _publish_error(record, exc) from exc
+        if exc is not None:
+            raise PublishError(
+                f"event {record.envelope.id} to {record.topic} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        return self._acknowledged(record, future.result())
 
     async def _await_ack(
         self, record: OutgoingRecord, future: asyncio.Future[Any], deadline: float

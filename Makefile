@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install kafka-jars demo test test-unit test-integration lint format typecheck clean
+.PHONY: help install kafka-jars demo test test-unit test-integration lint format typecheck clean bench
 
 help:
 	@echo "make demo   - bring up a local Kafka and run the end-to-end demo"
@@ -45,6 +45,11 @@ test-integration: kafka-jars
 
 test: lint typecheck kafka-jars
 	$(BIN)/pytest
+
+# Throughput and latency next to the raw clients (not part of test). BENCH_ARGS=--quick
+bench: kafka-jars
+	$(BIN)/pip install -q confluent-kafka pyinstrument matplotlib
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist *.egg-info

@@ -1,0 +1,236 @@
+"""``python -m bench [--quick]``: every measurement in one run, then the report files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import codec, consume, endtoend, profiles, publish, replay, workload
+from bench.environment import cpu_times, create_topic, machine, services
+from bench.report import write_report
+from bench.stats import spread
+from bus.logs import configure_logging
+
+T = TypeVar("T")
+
+__all__ = ["Sizes", "main"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    rounds: int
+    publish_events: int
+    consume_events: int
+    e2e_events: int
+    latency_rate: int
+    latency_seconds: float
+    replay_events: int
+    codec_iterations: int
+    profile_events: int
+    chunk: int = 1000
+
+
+FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000)
+QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 3 minutes)")
+    parser.add_argument("--rounds", type=int, help="rounds per figure (default 3)")
+    parser.add_argument(
+        "--replay-events", type=int, help="events in the replay topic (default 100000)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results", help="results folder"
+    )
+    return parser.parse_args(argv)
+
+
+def _step(name: str, errors: dict[str, str], func: Callable[[], T]) -> T | None:
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        result = func()
+    except Exception as exc:
+        errors[name] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc()
+        return None
+    print(f"[bench] {name} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def _publish_and_consume(bootstrap: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    topics = {
+        v: asyncio.run(create_topic(bootstrap, f"bench.{v}.{tag}", 4)) for v in ("raw", "bus", "ck")
+    }
+    events = workload.events(1, sizes.publish_events)
+    records = list(workload.wire_records(1, sizes.publish_events))
+    samples: dict[str, list[float]] = {"raw": [], "bus": [], "confluent": []}
+    for n in range(sizes.rounds):
+        label = f"publish round {n + 1}"
+        figures = _step(
+            label,
+            errors,
+            lambda: (
+                publish.raw_aiokafka(bootstrap, topics["raw"], records, sizes.chunk),
+                publish.bus_publisher(bootstrap, topics["bus"], events, sizes.chunk),
+                publish.confluent_producer(bootstrap, topics["ck"], records),
+            ),
+        )
+        if figures:
+            for key, value in zip(samples, figures, strict=True):
+                samples[key].append(value)
+    consumed: dict[str, list[float]] = {"raw": [], "bus": []}
+    count = min(sizes.consume_events, sizes.publish_events * max(1, len(samples["bus"])))
+    for n in range(sizes.rounds):
+        got = _step(
+            f"consume round {n + 1}",
+            errors,
+            lambda: (
+                consume.raw_aiokafka(bootstrap, topics["bus"], count),
+                consume.bus_subscriber(bootstrap, topics["bus"], count),
+            ),
+        )
+        if got:
+            consumed["raw"].append(got[0])
+            consumed["bus"].append(got[1])
+    result: dict[str, Any] = {}
+    if samples["raw"]:
+        ratios = [b / r for b, r in zip(samples["bus"], samples["raw"], strict=True)]
+        result["publish"] = {
+            "events_per_round": sizes.publish_events,
+            "value_bytes": len(records[0].value),
+            "raw_aiokafka": spread(samples["raw"]).as_dict(),
+            "bus_publisher": spread(samples["bus"]).as_dict(),
+            "confluent_kafka": spread(samples["confluent"]).as_dict(),
+            "ratio_bus_raw": spread(ratios).as_dict(),
+        }
+    if consumed["raw"]:
+        ratios = [b / r for b, r in zip(consumed["bus"], consumed["raw"], strict=True)]
+        result["consume"] = {
+            "events_per_round": count,
+            "raw_aiokafka": spread(consumed["raw"]).as_dict(),
+            "bus_subscriber": spread(consumed["bus"]).as_dict(),
+            "ratio_bus_raw": spread(ratios).as_dict(),
+        }
+    return result
+
+
+def _end_to_end(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    rates = [
+        r
+        for n in range(sizes.rounds)
+        if (
+            r := _step(
+                f"end to end round {n + 1}",
+                errors,
+                lambda: endtoend.sustained(bootstrap, url, sizes.e2e_events),
+            )
+        )
+        is not None
+    ]
+    if rates:
+        result["sustained"] = {"events_per_round": sizes.e2e_events, **spread(rates).as_dict()}
+    measured = _step(
+        "latency at fixed load",
+        errors,
+        lambda: endtoend.latency(bootstrap, url, sizes.latency_rate, sizes.latency_seconds),
+    )
+    if measured is not None:
+        result["latency"] = {"target_per_s": sizes.latency_rate, **asdict(measured)}
+    return result
+
+
+def _replay(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    topic = _step("replay fill", errors, lambda: replay.fill_topic(bootstrap, sizes.replay_events))
+    if topic is None:
+        return {}
+    got = _step("replay", errors, lambda: replay.replay(bootstrap, url, topic, sizes.replay_events))
+    if got is None:
+        return {}
+    return {
+        "events": sizes.replay_events,
+        "applied": got[1],
+        "cap_s": replay.REPLAY_CAP_S,
+        "events_per_s": got[0],
+    }
+
+
+def _profiles(
+    bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    pub = _step(
+        "profile publish",
+        errors,
+        lambda: profiles.profile_publish(bootstrap, sizes.profile_events, out, f"{stem}-publish"),
+    )
+    if pub is None:
+        return result
+    result["publish"] = pub
+    sub = _step(
+        "profile subscribe",
+        errors,
+        lambda: profiles.profile_subscribe(
+            bootstrap, pub.pop("topic"), sizes.profile_events, out, f"{stem}-subscribe"
+        ),
+    )
+    if sub is not None:
+        result["subscribe"] = sub
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    base = QUICK if args.quick else FULL
+    sizes = Sizes(
+        **{
+            **asdict(base),
+            **({"rounds": args.rounds} if args.rounds else {}),
+            **({"replay_events": args.replay_events} if args.replay_events else {}),
+        }
+    )
+    configure_logging(json=True, level="WARNING")
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    stem = started.strftime("%Y-%m-%d")
+    errors: dict[str, str] = {}
+    cpu_before = cpu_times()
+    results: dict[str, Any] = {
+        "started": started.isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "sizes": asdict(sizes),
+    }
+    results["codec"] = _step(
+        "codec", errors, lambda: codec.measure(sizes.codec_iterations, max(3, sizes.rounds))
+    )
+    with services() as running:
+        results["machine"] = machine(running.database_url)
+        results.update(_publish_and_consume(running.bootstrap, sizes, errors))
+        results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
+        results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
+        results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
+    cpu_after = cpu_times()
+    if cpu_before and cpu_after:
+        total = cpu_after["total"] - cpu_before["total"]
+        steal = cpu_after["steal"] - cpu_before["steal"]
+        results["machine"]["cpu_steal_share"] = round(steal / total, 4) if total else None
+    results["duration_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    results["errors"] = errors
+    written = write_report(results, out, stem)
+    for path in written:
+        print(f"[bench] wrote {path}", file=sys.stderr)
+    return 1 if errors else 0

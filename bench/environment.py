@@ -1,0 +1,120 @@
+"""What the benchmark runs on: a private broker, a private PostgreSQL, and the machine.
+
+The broker is a single-node local KRaft cluster in a temporary directory on free ports
+(:class:`bus.localkafka.manager.LocalKafka`); PostgreSQL is the test suite's private
+server (``tests.support.databases.postgres_server``). Both are stopped on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from bus.localkafka.layout import DEFAULT_KAFKA_VERSION
+from bus.localkafka.manager import LocalKafka
+from bus.topics import ensure_topics
+from tests.support.databases import postgres_server
+from tests.support.ports import free_port_block
+
+__all__ = ["Services", "cpu_times", "create_topic", "machine", "services"]
+
+_PACKAGES = (
+    "aiokafka",
+    "confluent-kafka",
+    "fastavro",
+    "pydantic",
+    "SQLAlchemy",
+    "psycopg",
+    "structlog",
+    "pyinstrument",
+    "matplotlib",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    bootstrap: str
+    database_url: str
+
+
+@contextmanager
+def services() -> Iterator[Services]:
+    """Start the broker and PostgreSQL in a temporary directory; stop both afterwards."""
+    with tempfile.TemporaryDirectory(prefix="spbe-bench-") as tmp:
+        base = Path(tmp)
+        kafka = LocalKafka(base / "kafka", ready_timeout_s=240)
+        layout = kafka.up(port=free_port_block(2))
+        try:
+            with postgres_server(base / "postgres") as url:
+                yield Services(bootstrap=layout.bootstrap_servers, database_url=url)
+        finally:
+            kafka.down()
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> str:
+    await ensure_topics(bootstrap, {name: partitions}, replication_factor=1)
+    return name
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def cpu_times() -> dict[str, int]:
+    """The machine's total and steal CPU ticks so far (``/proc/stat``); empty elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return {}
+    ticks = [int(f) for f in fields]
+    return {"total": sum(ticks), "steal": ticks[7] if len(ticks) > 7 else 0}
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine(database_url: str) -> dict[str, Any]:
+    """Cores, CPU model, OS, and the versions of everything measured."""
+    versions: dict[str, str | None] = {p: _version(p) for p in _PACKAGES}
+    versions["python"] = platform.python_version()
+    versions["kafka"] = DEFAULT_KAFKA_VERSION
+    versions["spbe-bus"] = _version("spbe-bus")
+    try:
+        import confluent_kafka
+
+        versions["librdkafka"] = confluent_kafka.libversion()[0]
+    except ImportError:
+        versions["librdkafka"] = None
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            versions["postgresql"] = str(
+                connection.execute(sa.text("SHOW server_version")).scalar()
+            )
+    finally:
+        engine.dispose()
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }

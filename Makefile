@@ -27,8 +27,8 @@ demo: kafka-jars
 	$(BIN)/spbe-bus demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check bus adapters tests
-	$(BIN)/ruff format --check bus adapters tests
+	$(BIN)/ruff check bus adapters tests bench
+	$(BIN)/ruff format --check bus adapters tests bench
 
 format: $(STAMP)
 	$(BIN)/ruff format bus adapters tests

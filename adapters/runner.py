@@ -14,6 +14,7 @@ Every adapter file names its ``kind`` and carries the sections that kind needs:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,6 +28,13 @@ from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
 from bus.errors import ConfigError
+from bus.ops.metrics import (
+    default_metrics,
+    instrument_batch_handler,
+    instrument_handler,
+    serve_metrics,
+    track_lag,
+)
 from bus.subscriber import BatchHandler, Handler, Subscriber, SubscriberConfig
 
 __all__ = [
@@ -115,16 +123,58 @@ async def _run_subscriber(
     handler: Handler,
     stop: asyncio.Event | None,
     batch_handler: BatchHandler | None = None,
+    *,
+    with_metrics: bool = False,
 ) -> None:
-    async with Subscriber(subscription, handler, batch_handler=batch_handler) as subscriber:
-        await _wait_or_signal(
-            subscriber.run, subscriber.run_until_signal, subscriber.request_stop, stop
+    lag: asyncio.Task[None] | None = None
+    if with_metrics:
+        name = subscription.subscriber_id
+        handler = instrument_handler(handler, name, retry=subscription.retry)
+        if batch_handler is not None:
+            batch_handler = instrument_batch_handler(batch_handler, name)
+        lag = asyncio.create_task(
+            track_lag(default_metrics(), subscription.bootstrap_servers, name, subscription.topics)
         )
+    try:
+        async with Subscriber(subscription, handler, batch_handler=batch_handler) as subscriber:
+            await _wait_or_signal(
+                subscriber.run, subscriber.run_until_signal, subscriber.request_stop, stop
+            )
+    finally:
+        if lag is not None:
+            lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
 
 
-async def run_adapter(adapter: AdapterFile, *, stop: asyncio.Event | None = None) -> None:
-    """Run ``adapter`` until SIGTERM/SIGINT, or until ``stop`` is set when one is given."""
+async def run_adapter(
+    adapter: AdapterFile,
+    *,
+    stop: asyncio.Event | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> None:
+    """Run ``adapter`` until SIGTERM/SIGINT, or until ``stop`` is set when one is given.
+
+    With ``metrics_port``, Prometheus metrics (``/metrics``) and a health check
+    (``/healthz``: 200 while the adapter runs) are served there.
+    """
     log.info("adapter.starting", kind=adapter.kind)
+    if metrics_port is None:
+        await _run(adapter, stop, with_metrics=False)
+        return
+    running = asyncio.current_task()
+    server = serve_metrics(
+        metrics_port, metrics_host, health=lambda: running is not None and not running.done()
+    )
+    log.info("adapter.metrics", url=server.url)
+    try:
+        await _run(adapter, stop, with_metrics=True)
+    finally:
+        server.close()
+
+
+async def _run(adapter: AdapterFile, stop: asyncio.Event | None, *, with_metrics: bool) -> None:
     if isinstance(adapter, OutboxRelayFile):
         async with OutboxRelay(adapter.relay) as relay:
             await _wait_or_signal(relay.run, relay.run_until_signal, relay.request_stop, stop)
@@ -133,9 +183,15 @@ async def run_adapter(adapter: AdapterFile, *, stop: asyncio.Event | None = None
             # A partition's batch applies in one transaction; a failing batch falls back
             # to one event at a time, so outcomes are the same, only faster.
             await _run_subscriber(
-                adapter.subscription, sql_sink, stop, batch_handler=sql_sink.apply_batch
+                adapter.subscription,
+                sql_sink,
+                stop,
+                batch_handler=sql_sink.apply_batch,
+                with_metrics=with_metrics,
             )
     else:
         async with WebhookSink(adapter.webhook) as webhook_sink:
-            await _run_subscriber(adapter.subscription, webhook_sink, stop)
+            await _run_subscriber(
+                adapter.subscription, webhook_sink, stop, with_metrics=with_metrics
+            )
     log.info("adapter.stopped", kind=adapter.kind)

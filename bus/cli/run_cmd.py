@@ -18,6 +18,15 @@ def add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--check", action="store_true", help="validate the file and exit without running"
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics and /healthz on this port (loopback)",
+    )
+    run.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address for --metrics-port (default loopback)"
+    )
     run.set_defaults(handler=_run)
 
 
@@ -29,5 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{args.config}: valid {adapter.kind} configuration")
         return 0
-    asyncio.run(run_adapter(adapter))
+    asyncio.run(
+        run_adapter(adapter, metrics_port=args.metrics_port, metrics_host=args.metrics_host)
+    )
     return 0

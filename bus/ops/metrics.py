@@ -35,7 +35,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -55,13 +55,14 @@ from bus.delivery import RetryPolicy, is_retriable
 from bus.errors import BusError
 from bus.ops.status import subscriber_status
 from bus.publisher import PublishResult
-from bus.subscriber import Delivery, Handler, Outcome
+from bus.subscriber import BatchHandler, Delivery, Handler, Outcome
 
 __all__ = [
     "LATENCY_BUCKETS_S",
     "BusMetrics",
     "MetricsServer",
     "default_metrics",
+    "instrument_batch_handler",
     "instrument_handler",
     "record_published",
     "serve_metrics",
@@ -157,6 +158,34 @@ def instrument_handler(
         else:
             m.applied.labels(*labels).inc()
         return result
+
+    return instrumented
+
+
+def instrument_batch_handler(
+    batch_handler: BatchHandler, subscriber: str, *, metrics: BusMetrics | None = None
+) -> BatchHandler:
+    """Wrap a batch handler: count each event's outcome, time each batch.
+
+    A batch that raises is not counted here: the subscriber then hands its events to the
+    per-event handler, whose wrapper counts them.
+    """
+    m = metrics or default_metrics()
+
+    async def instrumented(deliveries: Sequence[Delivery]) -> Sequence[Outcome | None]:
+        started = time.perf_counter()
+        outcomes = await batch_handler(deliveries)
+        elapsed = time.perf_counter() - started
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            labels = (subscriber, delivery.topic)
+            m.consumed.labels(*labels).inc()
+            if outcome is Outcome.DUPLICATE:
+                m.duplicates.labels(*labels).inc()
+            else:
+                m.applied.labels(*labels).inc()
+        if deliveries:
+            m.apply_latency.labels(subscriber, deliveries[0].topic).observe(elapsed)
+        return outcomes
 
     return instrumented
 

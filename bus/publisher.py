@@ -12,6 +12,7 @@ types its source stewards, so readers can resolve every fingerprint it writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ from typing import Any, Self
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
 
 from bus.contract.events import SpbeEvent
@@ -104,15 +111,13 @@ class Publisher:
         self._owns_registry = registry is None
         self._secret = _secret(config)
         self._producer: AIOKafkaProducer | None = None
+        self._stale_producer = False
+        self._renewing = asyncio.Lock()
         self._log = log.bind(source=config.source)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        if self._producer is not None:
-            return
-        if self._standard is None:
-            self._standard = load_standard(self.config.schemas_dir)
+    async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.config.bootstrap_servers,
             client_id=self.config.client_id,
@@ -132,6 +137,14 @@ class Publisher:
                 fix="check bootstrap_servers; for a local broker run 'spbe-bus kafka up'",
                 retriable=True,
             ) from exc
+        return producer
+
+    async def start(self) -> None:
+        if self._producer is not None:
+            return
+        if self._standard is None:
+            self._standard = load_standard(self.config.schemas_dir)
+        producer = await self._new_producer()
         self._producer = producer
         try:
             if self.config.register_schemas:
@@ -218,14 +231,39 @@ class Publisher:
             topic=self.config.topic_overrides.get(event.event_name),
         )
 
+    async def _renew_producer(self) -> None:
+        """Replace a producer whose idempotence state the broker no longer accepts.
+
+        aiokafka keeps its producer id and sequence numbers after a broker loses the
+        batches in flight (a restart); the broker then answers OutOfOrderSequenceNumber
+        to every later send. Java clients bump the epoch; here a new producer gets a new id.
+        """
+        async with self._renewing:
+            if not self._stale_producer:
+                return
+            old, self._producer = self._producer, await self._new_producer()
+            self._stale_producer = False
+            self._log.warning("publisher.producer_renewed", reason="idempotence state lost")
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(old.stop(), self.config.delivery_timeout_ms / 1000)
+
+    def _failed(self, record: OutgoingRecord, exc: KafkaError) -> PublishError:
+        if isinstance(exc, _LOST_IDEMPOTENCE):
+            self._stale_producer = True
+        return _publish_error(record, exc)
+
     async def _send(self, record: OutgoingRecord) -> asyncio.Future[Any]:
+        self._started()
+        if self._stale_producer:
+            await self._renew_producer()
         producer = self._started()
         try:
             future: asyncio.Future[Any] = await producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers
             )
         except KafkaError as exc:
-            raise _publish_error(record, exc) from exc
+            raise self._failed(record, exc) from exc
         return future
 
     async def publish(
@@ -286,7 +324,7 @@ class Publisher:
     def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> PublishResult:
         exc = future.exception()
         if isinstance(exc, KafkaError):
-            raise _publish_error(record, exc) from exc
+            raise self._failed(record, exc) from exc
         if exc is not None:
             raise PublishError(
                 f"event {record.envelope.id} to {record.topic} failed: {type(exc).__name__}: {exc}"
@@ -300,7 +338,7 @@ class Publisher:
         try:
             meta = await asyncio.wait_for(asyncio.shield(future), remaining)
         except KafkaError as exc:
-            raise _publish_error(record, exc) from exc
+            raise self._failed(record, exc) from exc
         except TimeoutError as exc:
             raise PublishError(
                 f"event {record.envelope.id} ({record.envelope.event_name}) to {record.topic} was "
@@ -329,8 +367,19 @@ class Publisher:
         return result
 
 
+#: Errors meaning the broker no longer accepts this producer's idempotence state.
+_LOST_IDEMPOTENCE = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
+
+
 def _publish_error(record: OutgoingRecord, exc: KafkaError) -> PublishError:
-    retriable = bool(getattr(exc, "retriable", False)) or isinstance(exc, asyncio.TimeoutError)
+    retriable = bool(getattr(exc, "retriable", False)) or isinstance(
+        exc, (asyncio.TimeoutError, *_LOST_IDEMPOTENCE)
+    )
     return PublishError(
         f"event {record.envelope.id} ({record.envelope.event_name}) to {record.topic} was not "
         f"acknowledged: {type(exc).__name__}: {exc}",

@@ -42,14 +42,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bus.contract.codec import InMemorySchemas
 from bus.contract.envelope import Envelope
 from bus.contract.events import SpbeEvent
-from bus.contract.message import read_record
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
+from bus.decoding import RecordDecoder
 from bus.delivery import DeadLetterCause, RetryPolicy, dead_letter_headers, dlq_topic, is_retriable
-from bus.errors import ContractError, DeliveryError, LifecycleError, UnknownSchemaError
+from bus.errors import DeliveryError, LifecycleError
 from bus.registry import SchemaRegistry
 from bus.topics import ensure_topics
 
@@ -140,17 +139,6 @@ class SubscriberStats:
     committed: dict[TopicPartition, int] = field(default_factory=dict)
 
 
-class _Resolver:
-    """The local standard first, then the registry's cache (readers resolve unknown ones)."""
-
-    def __init__(self, standard: Mapping[str, AvroSchema], registry: SchemaRegistry) -> None:
-        self._local = InMemorySchemas(standard.values())
-        self._registry = registry
-
-    def schema_for(self, fingerprint: int) -> AvroSchema | None:
-        return self._local.schema_for(fingerprint) or self._registry.schema_for(fingerprint)
-
-
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, subscriber: Subscriber) -> None:
         self._subscriber = subscriber
@@ -186,7 +174,7 @@ class Subscriber:
         self._owns_registry = registry is None
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
-        self._resolver: _Resolver | None = None
+        self._decoder: RecordDecoder | None = None
         self._done: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._stopping = asyncio.Event()
@@ -207,7 +195,7 @@ class Subscriber:
                     self.config.bootstrap_servers, topic=self.config.registry_topic
                 )
             await self._registry.start()
-            self._resolver = _Resolver(self._standard, self._registry)
+            self._decoder = RecordDecoder(self._standard, self._registry)
             await self._ensure_dlq_topics()
             self._dlq = AIOKafkaProducer(
                 bootstrap_servers=self.config.bootstrap_servers,
@@ -369,17 +357,8 @@ class Subscriber:
     # -- one record ------------------------------------------------------------------------
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> tuple[SpbeEvent, Envelope]:
-        assert self._resolver is not None
-        assert self._registry is not None
-        assert self._standard is not None
-        if record.value is None:
-            raise ContractError("record has no value (a tombstone); event topics carry events only")
-        headers = list(record.headers)
-        try:
-            incoming = read_record(record.value, headers, self._resolver, self._standard)
-        except UnknownSchemaError as exc:
-            await self._registry.lookup(exc.fingerprint)  # refresh once; raises if still unknown
-            incoming = read_record(record.value, headers, self._resolver, self._standard)
+        assert self._decoder is not None
+        incoming = await self._decoder.decode(record.value, list(record.headers))
         return incoming.event, incoming.envelope
 
     async def _process_together(

@@ -40,12 +40,11 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from bus.contract.codec import InMemorySchemas
-from bus.contract.message import IncomingEvent, read_record
-from bus.contract.schema import AvroSchema
+from bus.contract.message import IncomingEvent
 from bus.contract.standard import load_standard
+from bus.decoding import RecordDecoder
 from bus.delivery import RetryPolicy, is_retriable
-from bus.errors import BusError, ConfigError, ContractError, LifecycleError, UnknownSchemaError
+from bus.errors import BusError, ConfigError, LifecycleError
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.subscriber import Delivery, Handler, Outcome
@@ -415,15 +414,6 @@ async def read_windows(
         await consumer.stop()
 
 
-class _Resolver:
-    def __init__(self, standard: Mapping[str, AvroSchema], registry: SchemaRegistry) -> None:
-        self._local = InMemorySchemas(standard.values())
-        self._registry = registry
-
-    def schema_for(self, fingerprint: int) -> AvroSchema | None:
-        return self._local.schema_for(fingerprint) or self._registry.schema_for(fingerprint)
-
-
 class EventDecoder:
     """Decodes records as the subscriber does: the local standard, then the registry."""
 
@@ -436,7 +426,7 @@ class EventDecoder:
     ) -> None:
         self.standard = load_standard(schemas_dir)
         self._registry = SchemaRegistry(bootstrap_servers, topic=registry_topic)
-        self._resolver = _Resolver(self.standard, self._registry)
+        self._decoder = RecordDecoder(self.standard, self._registry)
 
     async def start(self) -> None:
         await self._registry.start()
@@ -462,13 +452,7 @@ class EventDecoder:
         """The record's envelope and typed event; raises :class:`ContractError` if it is none."""
         if not self._registry.started:
             raise LifecycleError("the decoder is not started", fix="use 'async with EventDecoder'")
-        if value is None:
-            raise ContractError("record has no value (a tombstone); event topics carry events only")
-        try:
-            return read_record(value, headers, self._resolver, self.standard)
-        except UnknownSchemaError as exc:
-            await self._registry.lookup(exc.fingerprint)  # read on once; raises if still unknown
-            return read_record(value, headers, self._resolver, self.standard)
+        return await self._decoder.decode(value, headers)
 
 
 # -- re-applying ---------------------------------------------------------------------------

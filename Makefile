@@ -4,14 +4,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install kafka-jars demo test test-unit test-integration lint format typecheck clean bench
+.PHONY: help machine install kafka-jars demo test test-unit test-integration lint format typecheck clean bench
 
 help:
 	@echo "make demo   - bring up a local Kafka and run the end-to-end demo"
 	@echo "make test   - lint, type-check and run every test (real Kafka, no Docker)"
+	@echo "make machine - install the system packages the others need (root), or say how"
 	@echo "make test-unit | test-integration | lint | typecheck | format | clean"
 
-$(STAMP): pyproject.toml
+# System packages (JDK, Maven, PostgreSQL, MariaDB, ...): one list, shared with .ci/run.
+machine:
+	@scripts/prepare-machine
+
+$(STAMP): pyproject.toml | machine
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
@@ -20,7 +25,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Resolve the Kafka broker jars from Maven Central once (cached per user).
-kafka-jars: $(STAMP)
+kafka-jars: $(STAMP) | machine
 	$(BIN)/spbe-bus kafka fetch
 
 demo: kafka-jars

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bus.localkafka.layout import DEFAULT_KAFKA_VERSION
+from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
 from bus.topics import ensure_topics
 from tests.support.databases import postgres_server
@@ -96,7 +96,7 @@ def machine(database_url: str) -> dict[str, Any]:
     """Cores, CPU model, OS, and the versions of everything measured."""
     versions: dict[str, str | None] = {p: _version(p) for p in _PACKAGES}
     versions["python"] = platform.python_version()
-    versions["kafka"] = DEFAULT_KAFKA_VERSION
+    versions["kafka"] = default_kafka_version()
     versions["spbe-bus"] = _version("spbe-bus")
     try:
         import confluent_kafka

@@ -5,6 +5,9 @@ Where the broker comes from:
 - ``SPBE_TEST_KAFKA=docker``: testcontainers' Kafka module (needs a Docker engine);
 - otherwise: a local KRaft broker from the Maven Central jars, in a temporary
   directory on free ports, stopped at the end of the session.
+
+``pytest --kafka-version 4.4.0`` (or ``SPBE_KAFKA_VERSION=4.4.0``) runs every broker the
+suite starts, the session's and the tests' own clusters, on that Kafka release.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
 from tests.support.kafka import create_topic
 from tests.support.ports import free_port_block
@@ -24,10 +28,29 @@ from tests.support.ports import free_port_block
 TopicFactory = Callable[..., Awaitable[str]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kafka-version",
+        default=None,
+        help="Kafka release for every broker the tests start (default $SPBE_KAFKA_VERSION "
+        "or the bus's default)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Through the environment, so brokers started by CLI subprocesses use it too.
+    if version := config.getoption("--kafka-version"):
+        os.environ["SPBE_KAFKA_VERSION"] = version
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"kafka: {default_kafka_version()}"
+
+
 def _docker_kafka() -> Iterator[str]:
     from testcontainers.kafka import KafkaContainer
 
-    with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+    with KafkaContainer(f"apache/kafka:{default_kafka_version()}").with_kraft() as container:
         yield container.get_bootstrap_server()
 
 

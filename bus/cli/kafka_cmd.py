@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from bus.localkafka.artifacts import resolve_kafka
-from bus.localkafka.layout import DEFAULT_KAFKA_VERSION
+from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import (
     DEFAULT_READY_TIMEOUT_S,
     DEFAULT_STOP_TIMEOUT_S,
@@ -38,7 +38,11 @@ def add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     up.add_argument(
         "--port", type=int, default=None, help="first client port (default 9092, or as stored)"
     )
-    up.add_argument("--kafka-version", default=None, help=f"default {DEFAULT_KAFKA_VERSION}")
+    up.add_argument(
+        "--kafka-version",
+        default=None,
+        help=f"for a new cluster (default $SPBE_KAFKA_VERSION or {default_kafka_version()})",
+    )
     up.add_argument("--heap-mb", type=int, default=None, help="JVM heap per node (default 512)")
     up.add_argument(
         "--timeout",
@@ -69,7 +73,11 @@ def add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     logs.set_defaults(handler=_logs)
 
     fetch = ksub.add_parser("fetch", help="resolve the Kafka jars into the cache, start nothing")
-    fetch.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
+    fetch.add_argument(
+        "--kafka-version",
+        default=None,
+        help=f"default $SPBE_KAFKA_VERSION or {default_kafka_version()}",
+    )
     fetch.set_defaults(handler=_fetch)
 
 
@@ -164,6 +172,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    libs = resolve_kafka(args.kafka_version)
-    print(f"Kafka {args.kafka_version} jars: {libs}")
+    version = args.kafka_version or default_kafka_version()
+    libs = resolve_kafka(version)
+    print(f"Kafka {version} jars: {libs}")
     return 0

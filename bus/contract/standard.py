@@ -1,7 +1,10 @@
 """Where the data standard (*Standar Data*) lives: the ``.avsc`` files and their examples.
 
-The standard is the ``schemas/avro/`` folder of this repository; ``SPBE_SCHEMAS_DIR``
-points elsewhere (an OPD's own checkout of the standard, or a newer release of it).
+The standard is the ``schemas/avro/`` folder of this repository, its one home. A built
+wheel carries a copy of it as ``bus/_standard`` (see ``pyproject.toml``), so an installed
+library finds it from any working directory; in a source checkout (and an editable install)
+the folder itself is used. ``SPBE_SCHEMAS_DIR`` points elsewhere (an OPD's own checkout of
+the standard, or a newer release of it).
 """
 
 from __future__ import annotations
@@ -18,11 +21,19 @@ from bus.errors import ConfigError
 __all__ = ["default_schema_dir", "example", "load_standard"]
 
 
+#: Where a built wheel puts the standard: inside the installed ``bus`` package.
+PACKAGED_SCHEMA_DIR = Path(__file__).resolve().parents[1] / "_standard"
+#: The standard's home in a source checkout: ``schemas/avro`` beside the ``bus`` package.
+CHECKOUT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
+
+
 def default_schema_dir() -> Path:
-    """``$SPBE_SCHEMAS_DIR``, else the ``schemas/avro`` folder beside the ``bus`` package."""
+    """``$SPBE_SCHEMAS_DIR``, else the copy an installed wheel carries, else the checkout's."""
     if explicit := os.environ.get("SPBE_SCHEMAS_DIR"):
         return Path(explicit)
-    return Path(__file__).resolve().parents[2] / "schemas" / "avro"
+    if PACKAGED_SCHEMA_DIR.is_dir():
+        return PACKAGED_SCHEMA_DIR
+    return CHECKOUT_SCHEMA_DIR
 
 
 @cache

@@ -10,6 +10,7 @@ log-cleaner buffer and a modest heap.
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from pathlib import Path
 from typing import Self
@@ -22,16 +23,24 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_KAFKA_VERSION",
     "ClusterLayout",
+    "default_kafka_version",
     "new_cluster_id",
     "render_log4j2",
     "render_server_properties",
 ]
 
-DEFAULT_KAFKA_VERSION = "4.1.1"
+#: The Kafka release a new local cluster runs; ``SPBE_KAFKA_VERSION`` or ``--kafka-version``
+#: choose another 4.x release from Maven Central.
+DEFAULT_KAFKA_VERSION = "4.1.2"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_HEAP_MB = 512
 LOG_CLEANER_DEDUPE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
+def default_kafka_version() -> str:
+    """``$SPBE_KAFKA_VERSION``, else :data:`DEFAULT_KAFKA_VERSION`."""
+    return os.environ.get("SPBE_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION
 
 
 def new_cluster_id() -> str:

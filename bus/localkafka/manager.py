@@ -39,8 +39,8 @@ from bus.localkafka.artifacts import resolve_kafka
 from bus.localkafka.java import find_java
 from bus.localkafka.layout import (
     DEFAULT_BROKER_PORT,
-    DEFAULT_KAFKA_VERSION,
     ClusterLayout,
+    default_kafka_version,
     render_log4j2,
     render_server_properties,
 )
@@ -214,7 +214,7 @@ class LocalKafka:
             return ClusterLayout.for_base_port(
                 nodes=nodes or 1,
                 port=port or DEFAULT_BROKER_PORT,
-                kafka_version=kafka_version or DEFAULT_KAFKA_VERSION,
+                kafka_version=kafka_version or default_kafka_version(),
                 **extra,
             )
         if nodes is not None and nodes != stored.nodes:

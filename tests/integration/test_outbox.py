@@ -302,8 +302,9 @@ async def test_two_relays_at_once_publish_every_row_exactly_once_in_per_aggregat
         await asyncio.gather(*runners)
 
     assert first.stats.published + second.stats.published == len(stored)
-    assert first.stats.published > 0
-    assert second.stats.published > 0
+    # Which relay publishes how many rows is up to scheduling (one can take the whole
+    # backlog before the other's first claim, seen on both servers), so the test holds the
+    # outcome that must never vary: every row once, in per-aggregate order.
     records = await read_all(kafka_bootstrap, topic, len(stored))
     ids = [header(r, "ce_id") for r in records]
     assert sorted(ids) == sorted(stored), "no row was published by both relays"

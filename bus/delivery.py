@@ -10,17 +10,22 @@ the benefit of the doubt, never an endless loop.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.errors import ContractError, PermanentError
+from bus.errors import ContractError, PermanentError, UnknownSchemaError
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
     "DeadLetterCause",
+    "DecodeFailure",
     "RetryPolicy",
+    "backoff_s",
+    "classify_decode_failure",
     "dead_letter_headers",
     "dlq_topic",
     "is_retriable",
@@ -48,6 +53,40 @@ def is_retriable(exc: BaseException) -> bool:
     if isinstance(flag, bool):
         return flag
     return True
+
+
+def backoff_s(policy: RetryPolicy, attempt: int) -> float:
+    """The wait after failed attempt number ``attempt`` (1-based): exponential, jittered, capped."""
+    base = policy.initial_backoff_ms * (1 << min(attempt - 1, 30))
+    jitter = random.uniform(0, policy.jitter_ms)  # noqa: S311 - jitter, not cryptography
+    return min(base + jitter, policy.max_backoff_ms) / 1000
+
+
+class DecodeFailure(StrEnum):
+    """What a subscriber does with a record that did not decode."""
+
+    #: The registry (Kafka) did not answer: nothing is wrong with the event. Retried with
+    #: the policy's backoff until it decodes or the subscriber stops; never dead-lettered,
+    #: its offset never committed meanwhile.
+    UNAVAILABLE = "unavailable"
+    #: The writer's schema is not in the registry yet (its registration may be on the way):
+    #: retried up to the policy's ``max_attempts``, then dead-lettered.
+    UNKNOWN_SCHEMA = "unknown_schema"
+    #: The record can never decode (bad bytes, broken envelope): dead-lettered at once.
+    POISON = "poison"
+
+
+def classify_decode_failure(exc: BaseException) -> DecodeFailure:
+    """Sort a decoding failure into :class:`DecodeFailure`.
+
+    Unlike a handler's failure, an unknown exception while decoding counts as poison: the
+    decoder is pure code over the record's bytes, so trying again gives the same answer.
+    """
+    if isinstance(exc, UnknownSchemaError):
+        return DecodeFailure.UNKNOWN_SCHEMA
+    if getattr(exc, "retriable", False) is True or isinstance(exc, OSError | TimeoutError):
+        return DecodeFailure.UNAVAILABLE
+    return DecodeFailure.POISON
 
 
 def dlq_topic(topic: str, subscriber: str) -> str:

@@ -11,10 +11,11 @@ flag instead of matching on class names.
     │   ├── MavenNotFoundError
     │   ├── ArtifactResolutionError               Maven Central unreachable, artifact missing
     │   ├── PortInUseError
-    │   ├── StalePidFileError
     │   ├── ClusterLayoutError                    data dir formatted for another layout
     │   └── BrokerNotReadyError                   did not answer in time, or exited
     ├── LifecycleError (RuntimeError)             used before start() or after stop()
+    ├── KafkaUnavailableError                     Kafka did not answer a start in time
+    ├── KafkaRefusedError                         Kafka refused a start (waiting won't help)
     ├── PublishError                              the broker did not acknowledge an event
     ├── DeliveryError                             a subscriber could not record an outcome
     ├── HandlerError                              raised by handlers to say what a failure is
@@ -57,13 +58,14 @@ __all__ = [
     "HandlerError",
     "IncompatibleSchemaError",
     "JavaNotFoundError",
+    "KafkaRefusedError",
+    "KafkaUnavailableError",
     "LifecycleError",
     "LocalKafkaError",
     "MavenNotFoundError",
     "PermanentError",
     "PortInUseError",
     "PublishError",
-    "StalePidFileError",
     "TransientError",
     "UnknownSchemaError",
 ]
@@ -107,10 +109,6 @@ class PortInUseError(LocalKafkaError):
     """A port the broker needs is already taken by another process."""
 
 
-class StalePidFileError(LocalKafkaError):
-    """A PID file names a process that is gone or is not our broker."""
-
-
 class ClusterLayoutError(LocalKafkaError):
     """The data directory holds a cluster with another layout (node count, ports)."""
 
@@ -127,6 +125,16 @@ class BrokerNotReadyError(LocalKafkaError):
 
 class LifecycleError(BusError, RuntimeError):
     """A publisher, subscriber or registry was used before ``start()`` or after ``stop()``."""
+
+
+class KafkaUnavailableError(BusError):
+    """Kafka did not answer a client's start (or an operator command) within its timeout."""
+
+    retriable = True
+
+
+class KafkaRefusedError(BusError):
+    """Kafka answered a client's start with an error that waiting does not cure."""
 
 
 class PublishError(BusError):

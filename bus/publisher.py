@@ -37,6 +37,13 @@ from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.registry import SchemaRegistry
+from bus.startup import (
+    close_client,
+    default_start_timeout_s,
+    fix_for_unreachable,
+    is_transient_failure,
+    wait_for_kafka,
+)
 
 __all__ = [
     "DEFAULT_LINGER_MS",
@@ -72,6 +79,8 @@ class PublisherConfig(BaseModel):
     request_timeout_ms: int = Field(default=DEFAULT_REQUEST_TIMEOUT_MS, ge=1000)
     #: How long a publish waits for the acknowledgement before it raises.
     delivery_timeout_ms: int = Field(default=DEFAULT_DELIVERY_TIMEOUT_MS, ge=1000)
+    #: How long ``start`` waits for a cluster that is away or failing over.
+    start_timeout_s: float = Field(default_factory=default_start_timeout_s, gt=0)
     compression_type: str | None = None
     client_id: str | None = None
     #: Event name -> topic, replacing the schema's ``spbe.topic`` (staging, tests).
@@ -130,12 +139,14 @@ class Publisher:
         )
         try:
             await producer.start()
-        except KafkaError as exc:
-            await producer.stop()
+        except BaseException as exc:
+            await close_client(producer)
+            if not isinstance(exc, KafkaError):
+                raise
             raise PublishError(
                 f"cannot reach Kafka at {self.config.bootstrap_servers}: {exc}",
-                fix="check bootstrap_servers; for a local broker run 'spbe-bus kafka up'",
-                retriable=True,
+                fix=fix_for_unreachable(self.config.bootstrap_servers),
+                retriable=is_transient_failure(exc),
             ) from exc
         return producer
 
@@ -144,7 +155,12 @@ class Publisher:
             return
         if self._standard is None:
             self._standard = load_standard(self.config.schemas_dir)
-        producer = await self._new_producer()
+        producer = await wait_for_kafka(
+            "start the publisher",
+            self._new_producer,
+            bootstrap_servers=self.config.bootstrap_servers,
+            timeout_s=self.config.start_timeout_s,
+        )
         self._producer = producer
         try:
             if self.config.register_schemas:
@@ -157,7 +173,9 @@ class Publisher:
     async def _register_own_schemas(self) -> None:
         if self._registry is None:
             self._registry = SchemaRegistry(
-                self.config.bootstrap_servers, topic=self.config.registry_topic
+                self.config.bootstrap_servers,
+                topic=self.config.registry_topic,
+                start_timeout_s=self.config.start_timeout_s,
             )
         await self._registry.start()
         opd = self.config.source.split("/")[2] if self.config.source.count("/") >= 3 else None

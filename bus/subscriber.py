@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,9 +46,19 @@ from bus.contract.events import SpbeEvent
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.decoding import RecordDecoder
-from bus.delivery import DeadLetterCause, RetryPolicy, dead_letter_headers, dlq_topic, is_retriable
+from bus.delivery import (
+    DeadLetterCause,
+    DecodeFailure,
+    RetryPolicy,
+    backoff_s,
+    classify_decode_failure,
+    dead_letter_headers,
+    dlq_topic,
+    is_retriable,
+)
 from bus.errors import DeliveryError, LifecycleError
 from bus.registry import SchemaRegistry
+from bus.startup import default_start_timeout_s, start_client
 from bus.topics import ensure_topics
 
 __all__ = [
@@ -93,6 +102,8 @@ class SubscriberConfig(BaseModel):
     registry_topic: str = "_spbe.schemas"
     #: Replication of the dead letter topics it creates; default min(3, brokers).
     dlq_replication_factor: int | None = None
+    #: How long ``start`` waits for a cluster that is away or failing over.
+    start_timeout_s: float = Field(default_factory=default_start_timeout_s, gt=0)
 
     @property
     def group_id(self) -> str:
@@ -192,30 +203,41 @@ class Subscriber:
         try:
             if self._registry is None:
                 self._registry = SchemaRegistry(
-                    self.config.bootstrap_servers, topic=self.config.registry_topic
+                    self.config.bootstrap_servers,
+                    topic=self.config.registry_topic,
+                    start_timeout_s=self.config.start_timeout_s,
                 )
             await self._registry.start()
             self._decoder = RecordDecoder(self._standard, self._registry)
             await self._ensure_dlq_topics()
-            self._dlq = AIOKafkaProducer(
-                bootstrap_servers=self.config.bootstrap_servers,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
+            bootstrap = self.config.bootstrap_servers
+            self._dlq = await start_client(
+                lambda: AIOKafkaProducer(
+                    bootstrap_servers=bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                ),
+                "start the dead letter producer",
+                bootstrap_servers=bootstrap,
+                timeout_s=self.config.start_timeout_s,
             )
-            await self._dlq.start()
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.config.bootstrap_servers,
-                group_id=self.config.group_id,
-                client_id=f"spbe-{self.config.subscriber_id}",
-                enable_auto_commit=False,
-                auto_offset_reset=self.config.auto_offset_reset,
-                max_poll_records=self.config.max_poll_records,
-                session_timeout_ms=self.config.session_timeout_ms,
-                heartbeat_interval_ms=self.config.heartbeat_interval_ms,
-                max_poll_interval_ms=self.config.max_poll_interval_ms,
+            consumer = await start_client(
+                lambda: AIOKafkaConsumer(
+                    bootstrap_servers=bootstrap,
+                    group_id=self.config.group_id,
+                    client_id=f"spbe-{self.config.subscriber_id}",
+                    enable_auto_commit=False,
+                    auto_offset_reset=self.config.auto_offset_reset,
+                    max_poll_records=self.config.max_poll_records,
+                    session_timeout_ms=self.config.session_timeout_ms,
+                    heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+                    max_poll_interval_ms=self.config.max_poll_interval_ms,
+                ),
+                "start the consumer",
+                bootstrap_servers=bootstrap,
+                timeout_s=self.config.start_timeout_s,
             )
-            await consumer.start()
             consumer.subscribe(list(self.config.topics), listener=_CommitOnRevoke(self))
             self._consumer = consumer
         except BaseException:
@@ -228,6 +250,7 @@ class Subscriber:
             self.config.bootstrap_servers,
             {dlq_topic(t, self.config.subscriber_id): 1 for t in self.config.topics},
             replication_factor=self.config.dlq_replication_factor,
+            timeout_s=self.config.start_timeout_s,
         )
 
     async def _close_clients(self) -> None:
@@ -320,11 +343,7 @@ class Subscriber:
                 if self._batch_handler is not None and len(records) > 1:
                     await self._process_together(tp, records)
                     return
-                for record in records:
-                    if self._stopping.is_set():
-                        return
-                    await self._process_record(record)
-                    self._done[tp] = record.offset + 1
+                await self._process_one_by_one(tp, records)
 
         results = await asyncio.gather(
             *(one_partition(tp, records) for tp, records in batch.items()),
@@ -372,25 +391,31 @@ class Subscriber:
         a batch is only a faster way to the same outcomes.
         """
         assert self._batch_handler is not None
-        deliveries: list[Delivery] = []
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], tuple[SpbeEvent, Envelope]]] = []
+        poison: list[tuple[ConsumerRecord[bytes, bytes], Exception, datetime]] = []
         for record in records:
-            first_failure = datetime.now(UTC)
             try:
-                event, envelope = await self._decode(record)
-            except Exception as exc:  # a poison message: never a crash loop
-                await self._dead_letter(record, exc, attempts=1, first_failure=first_failure)
-                continue
-            deliveries.append(
-                Delivery(
-                    event=event,
-                    envelope=envelope,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    attempt=1,
-                )
+                decoded.append((record, await self._decode(record)))
+            except Exception as exc:
+                if classify_decode_failure(exc) is not DecodeFailure.POISON:
+                    # Waiting on the registry is done one event at a time, in order.
+                    await self._process_one_by_one(tp, records)
+                    return
+                poison.append((record, exc, datetime.now(UTC)))
+        for record, error, first_failure in poison:  # a poison message: never a crash loop
+            await self._dead_letter(record, error, attempts=1, first_failure=first_failure)
+        deliveries = [
+            Delivery(
+                event=event,
+                envelope=envelope,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                attempt=1,
             )
+            for record, (event, envelope) in decoded
+        ]
         if not deliveries:
             self._done[tp] = records[-1].offset + 1
             return
@@ -405,12 +430,12 @@ class Subscriber:
                 size=len(deliveries),
                 error=type(exc).__name__,
             )
-            decoded = {d.offset for d in deliveries}
+            offsets = {d.offset for d in deliveries}
             for record in records:
                 if self._stopping.is_set():
                     return
-                if record.offset in decoded:
-                    await self._process_record(record)
+                if record.offset in offsets and await self._process_record(record) is None:
+                    return
                 self._done[tp] = record.offset + 1
             return
         for outcome in outcomes:
@@ -420,13 +445,64 @@ class Subscriber:
                 self.stats.applied += 1
         self._done[tp] = records[-1].offset + 1
 
-    async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        first_failure = datetime.now(UTC)
+    async def _process_one_by_one(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        for record in records:
+            if self._stopping.is_set() or await self._process_record(record) is None:
+                return  # not finished: the offset stays where it is
+            self._done[tp] = record.offset + 1
+
+    async def _decode_patiently(
+        self, record: ConsumerRecord[bytes, bytes]
+    ) -> tuple[SpbeEvent, Envelope] | Outcome | None:
+        """Decode ``record``, waiting out a registry that is away (see :class:`DecodeFailure`).
+
+        Returns the event, or :attr:`Outcome.DEAD_LETTERED` for a record that cannot
+        decode, or ``None`` when the subscriber was asked to stop while waiting.
+        """
+        policy = self.config.retry
+        first_failure: datetime | None = None
+        attempt = unknown = 0  # every try; the tries that found the schema unknown
+        while True:
+            attempt += 1
+            try:
+                return await self._decode(record)
+            except Exception as exc:
+                first_failure = first_failure or datetime.now(UTC)
+                failure = classify_decode_failure(exc)
+                unknown += failure is DecodeFailure.UNKNOWN_SCHEMA
+                if failure is DecodeFailure.POISON or unknown >= policy.max_attempts:
+                    return await self._dead_letter(
+                        record, exc, attempts=attempt, first_failure=first_failure
+                    )
+                self.stats.retries += 1
+                self._log.warning(
+                    "subscriber.decode_retry",
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    attempt=attempt,
+                    failure=failure.value,
+                    error=type(exc).__name__,
+                )
+            if await self._stopped_within(backoff_s(policy, attempt)):
+                return None
+
+    async def _stopped_within(self, seconds: float) -> bool:
         try:
-            event, envelope = await self._decode(record)
-        except Exception as exc:  # a poison message: never a crash loop
-            return await self._dead_letter(record, exc, attempts=1, first_failure=first_failure)
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome | None:
+        """Apply one record; ``None`` when it was left unfinished because of a stop."""
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        decoded = await self._decode_patiently(record)
+        if decoded is None or isinstance(decoded, Outcome):
+            return decoded
+        event, envelope = decoded
         bound = self._log.bind(event_id=envelope.id, type=envelope.type, **where)
 
         async def attempt(number: int) -> Outcome | None:
@@ -476,7 +552,7 @@ class Subscriber:
                 retry=retry_if_exception(is_retriable),
                 reraise=True,
             )
-            await asyncio.sleep(_first_backoff_s(policy))
+            await asyncio.sleep(backoff_s(policy, 1))
             try:
                 async for retry in retrying:
                     with retry:
@@ -550,12 +626,6 @@ class Subscriber:
             attempts=attempts,
         )
         return Outcome.DEAD_LETTERED
-
-
-def _first_backoff_s(policy: RetryPolicy) -> float:
-    """The wait before the second attempt: the initial backoff plus jitter, capped."""
-    jitter = random.uniform(0, policy.jitter_ms)  # noqa: S311 - jitter, not cryptography
-    return min(policy.initial_backoff_ms + jitter, policy.max_backoff_ms) / 1000
 
 
 def _offsets(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:

@@ -142,8 +142,17 @@ def _status(args: argparse.Namespace) -> int:
             f"{n.node_id:>4}  {n.pid or '-':>8}  {n.broker_port:>5}  "
             f"{'yes' if n.running else 'no':<7}  {'yes' if n.node_id in status.answering else 'no'}"
         )
-    print("healthy" if status.healthy else "NOT healthy")
-    return 0 if status.healthy else 1
+    if status.healthy:
+        print("healthy")
+        return 0
+    down = [n.node_id for n in status.nodes if not n.running]
+    silent = [n.node_id for n in status.nodes if n.running and n.node_id not in status.answering]
+    reasons = [f"node {n} is not running" for n in down]
+    reasons += [f"node {n} runs but does not answer" for n in silent]
+    print("NOT healthy: " + "; ".join(reasons))
+    if down:
+        print(f"start it again with 'spbe-bus kafka up --data-dir {status.data_dir}'")
+    return 1
 
 
 def _logs(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from aiokafka.errors import KafkaError
+
 from bus.cli.catalog_cmd import add_catalog_commands
 from bus.cli.demo_cmd import add_demo_command
 from bus.cli.dlq_cmd import add_dlq_commands
@@ -22,6 +24,7 @@ from bus.cli.schemas_cmd import add_schemas_commands
 from bus.cli.status_cmd import add_status_command
 from bus.errors import BusError
 from bus.logs import configure_logging
+from bus.startup import DEFAULT_START_TIMEOUT_S, START_TIMEOUT_ENV
 
 __all__ = ["build_parser", "main"]
 
@@ -37,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-json", action="store_true", default=None, help="log JSON lines to stderr"
     )
+    parser.add_argument(
+        "--start-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"how long to wait for a Kafka cluster that is away or failing over "
+        f"(default ${START_TIMEOUT_ENV} or {DEFAULT_START_TIMEOUT_S:g})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_kafka_commands(sub)
     add_demo_command(sub)
@@ -50,14 +61,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds greater than 0")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(json=args.log_json, level=args.log_level)
+    if args.start_timeout is not None:
+        os.environ[START_TIMEOUT_ENV] = str(args.start_timeout)
     try:
         code: int = args.handler(args)
     except BusError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KafkaError as exc:  # one the bus did not name: still a message, not a traceback
+        print(f"error: Kafka failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            "  fix: run the command again; if it keeps failing, check the cluster with "
+            "'spbe-bus kafka status' or the broker logs",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

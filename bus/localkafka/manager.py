@@ -33,7 +33,6 @@ from bus.errors import (
     ClusterLayoutError,
     LocalKafkaError,
     PortInUseError,
-    StalePidFileError,
 )
 from bus.localkafka.artifacts import resolve_kafka
 from bus.localkafka.java import find_java
@@ -146,24 +145,19 @@ class LocalKafka:
     # -- state ---------------------------------------------------------------------------
 
     def running_pid(self, node_id: int) -> int | None:
-        """The PID of this node's broker if it runs; raises if the PID file is stale."""
+        """The PID of this node's broker if it runs, else ``None``.
+
+        A PID file that does not name a live broker of this cluster (left by a crash, a
+        SIGKILL or a reboot) is stale: it is removed, and the node counts as not running.
+        """
         pid_file = self._pid_file(node_id)
         pid = read_pid(pid_file)
-        if pid is None:
-            if pid_file.exists():
-                raise StalePidFileError(
-                    f"{pid_file} holds no PID",
-                    fix=f"run 'spbe-bus kafka down --data-dir {self.data_dir}' to clear it",
-                )
-            return None
-        if is_alive(pid) and is_our_broker(pid, self._properties_file(node_id)):
+        if pid is not None and is_alive(pid) and is_our_broker(pid, self._properties_file(node_id)):
             return pid
-        raise StalePidFileError(
-            f"{pid_file} names PID {pid}, which is not a running broker of this cluster "
-            "(left behind by a crash or a reboot?)",
-            fix=f"run 'spbe-bus kafka down --data-dir {self.data_dir}' to clear it, "
-            "then 'up' again",
-        )
+        if pid_file.exists():
+            pid_file.unlink(missing_ok=True)
+            log.info("kafka.node.stale_pid_removed", node=node_id, pid=pid, pid_file=str(pid_file))
+        return None
 
     def status(self, *, probe_timeout_s: float = 5.0) -> ClusterStatus:
         layout = self.stored_layout()
@@ -247,7 +241,8 @@ class LocalKafka:
     ) -> ClusterLayout:
         """Start every node that is not running and wait until all answer clients.
 
-        Idempotent: when the cluster already runs this returns its layout at once.
+        Idempotent: nodes that run are left alone, so after one node crashed ``up`` starts
+        exactly that node; when every node runs this returns the layout at once.
         """
         layout = self._choose_layout(nodes, port, kafka_version, heap_mb)
         to_start = [n for n in layout.node_ids if self.running_pid(n) is None]

@@ -26,8 +26,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bus.contract.envelope import new_event_id
-from bus.errors import BusError, LifecycleError
+from bus.errors import BusError, KafkaRefusedError, LifecycleError
 from bus.registry.records import default_principal, utc_now
+from bus.startup import start_client
 from bus.topics import ensure_topics
 
 __all__ = [
@@ -134,18 +135,19 @@ class AuditLog:
     async def start(self) -> None:
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True
-        )
+        bootstrap = self.bootstrap_servers
         try:
-            await ensure_topics(
-                self.bootstrap_servers, {self.topic: 1}, configs=AUDIT_TOPIC_CONFIGS
+            await ensure_topics(bootstrap, {self.topic: 1}, configs=AUDIT_TOPIC_CONFIGS)
+            producer = await start_client(
+                lambda: AIOKafkaProducer(
+                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+                ),
+                f"open the audit topic {self.topic}",
+                bootstrap_servers=bootstrap,
             )
-            await producer.start()
-        except KafkaError as exc:
-            await producer.stop()
+        except (KafkaError, KafkaRefusedError) as exc:
             raise AuditError(
-                f"cannot open the audit topic {self.topic} on {self.bootstrap_servers}: {exc}",
+                f"cannot open the audit topic {self.topic} on {bootstrap}: {exc}",
                 fix="check the broker, and that this principal may create and write the topic; "
                 "no action is taken without its audit record",
             ) from exc
@@ -193,13 +195,16 @@ async def read_audit(
     bootstrap_servers: str, *, topic: str = AUDIT_TOPIC, subscriber: str | None = None
 ) -> list[AuditRecord]:
     """Every audit record written so far (of ``subscriber`` when given), oldest first."""
-    consumer = AIOKafkaConsumer(
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        ),
+        "read the audit trail",
         bootstrap_servers=bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        auto_offset_reset="earliest",
     )
-    await consumer.start()
     records: list[AuditRecord] = []
     try:
         tp = TopicPartition(topic, 0)

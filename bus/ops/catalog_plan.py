@@ -29,13 +29,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin import NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
 from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
+from bus.startup import LiveNodeAdmin, start_client
 
 __all__ = [
     "MANAGED_CONFIGS",
@@ -333,7 +334,7 @@ def _shortens(old: str | None, new: str) -> bool:
 
 
 async def observe_cluster(
-    admin: AIOKafkaAdminClient, bootstrap: str, names: list[str]
+    admin: LiveNodeAdmin, bootstrap: str, names: list[str]
 ) -> ClusterState:
     """Read brokers, partitions, replication, configs and record counts of ``names``."""
     brokers = len((await admin.describe_cluster())["brokers"])
@@ -365,7 +366,7 @@ async def observe_cluster(
 
 
 async def _describe_configs(
-    admin: AIOKafkaAdminClient, names: list[str]
+    admin: LiveNodeAdmin, names: list[str]
 ) -> dict[str, dict[str, tuple[str, int]]]:
     """Topic -> config name -> (value, config_source)."""
     responses = await admin.describe_configs(
@@ -393,8 +394,11 @@ async def _record_counts(bootstrap: str, partitions: Mapping[str, int]) -> dict[
     tps = [TopicPartition(t, p) for t, n in partitions.items() for p in range(n)]
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False),
+        "count records",
+        bootstrap_servers=bootstrap,
+    )
     try:
         starts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
@@ -497,11 +501,14 @@ def _raise_errors(
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
+async def _admin(bootstrap: str) -> AsyncIterator[LiveNodeAdmin]:
     """An admin client for the block; Kafka's errors come out as :class:`ProvisioningError`."""
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        await client.start()
+        client = await start_client(
+            lambda: LiveNodeAdmin(bootstrap_servers=bootstrap),
+            "read the cluster's topics",
+            bootstrap_servers=bootstrap,
+        )
         try:
             yield client
         finally:

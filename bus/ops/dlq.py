@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.admin import RecordsToDelete
 from aiokafka.structs import ConsumerRecord
 
 from bus.contract.message import IncomingEvent
@@ -44,6 +44,7 @@ from bus.ops.replay import (
     topic_partitions,
     unreachable,
 )
+from bus.startup import LiveNodeAdmin, start_client
 from bus.subscriber import Delivery, Handler, Outcome
 
 __all__ = [
@@ -294,8 +295,11 @@ def purgeable_to(offsets: Sequence[int], resolved: Iterable[int]) -> int | None:
 
 async def dlq_topics_of(bootstrap_servers: str, subscriber: str) -> list[str]:
     """The original topics for which ``subscriber`` has a dead letter topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        "list topics",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         topics: set[str] = await consumer.topics()
     finally:
@@ -313,8 +317,11 @@ async def _bounds(bootstrap_servers: str, topic: str) -> dict[TopicPartition, tu
             "lists every topic with dead letters)",
         )
     tps = [TopicPartition(topic, p) for p in partitions]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        "read offsets",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         lows = await consumer.beginning_offsets(tps)
         highs = await consumer.end_offsets(tps)
@@ -451,8 +458,11 @@ async def purge(
             f"({high - 1})",
             fix="purge only dead letters you have reviewed: 'spbe-bus dlq list' shows them",
         )
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
+    admin = await start_client(
+        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        "purge dead letters",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         result = await admin.delete_records({tp: RecordsToDelete(before_offset=to_offset + 1)})
     finally:

@@ -35,7 +35,6 @@ from typing import Any, Self
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -47,6 +46,7 @@ from bus.delivery import RetryPolicy, is_retriable
 from bus.errors import BusError, ConfigError, LifecycleError
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
+from bus.startup import LiveNodeAdmin, start_client
 from bus.subscriber import Delivery, Handler, Outcome
 
 __all__ = [
@@ -273,8 +273,11 @@ def _millis(moment: datetime) -> int:
 
 async def topic_partitions(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, list[int]]:
     """The partition numbers of each of ``topics`` that exists (absent ones are left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
+    admin = await start_client(
+        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        "describe topics",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         described = await admin.describe_topics(list(topics))
     finally:
@@ -297,8 +300,11 @@ async def plan_replay(bootstrap_servers: str, request: ReplayRequest) -> list[Pa
                 fix="check the name (spbe.<steward>.<aggregate>.v<major>)",
             )
         tps.extend(TopicPartition(topic, p) for p in found_partitions[topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        "read offsets",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         lows = await consumer.beginning_offsets(tps)
         highs = await consumer.end_offsets(tps)
@@ -321,8 +327,11 @@ async def plan_replay(bootstrap_servers: str, request: ReplayRequest) -> list[Pa
 
 async def live_members(bootstrap_servers: str, group: str) -> list[str]:
     """The members of consumer group ``group`` right now, as ``client_id@host``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
+    admin = await start_client(
+        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        "describe consumer groups",
+        bootstrap_servers=bootstrap_servers,
+    )
     try:
         # A fresh cluster creates its offsets topic on the first lookup: wait for it.
         retrying = AsyncRetrying(
@@ -360,10 +369,13 @@ async def rewind(
             "start it again; or re-apply while it runs with --mode reapply --adapter FILE.yaml",
         )
     offsets = {w.tp: w.start for w in windows}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=subscriber, enable_auto_commit=False
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=subscriber, enable_auto_commit=False
+        ),
+        f"commit offsets of {subscriber}",
+        bootstrap_servers=bootstrap_servers,
     )
-    await consumer.start()
     try:
         consumer.assign(list(offsets))
         await consumer.commit(offsets)
@@ -392,10 +404,13 @@ async def read_windows(
     wanted = {w.tp: w for w in windows if w.count}
     if not wanted:
         return
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+    consumer = await start_client(
+        lambda: AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        ),
+        "read the replay windows",
+        bootstrap_servers=bootstrap_servers,
     )
-    await consumer.start()
     try:
         consumer.assign(list(wanted))
         for tp, window in wanted.items():

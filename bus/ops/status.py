@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
+from bus.startup import LiveNodeAdmin, close_client, start_client
 
 __all__ = [
     "DEFAULT_FETCH_TIMEOUT_S",
@@ -212,11 +212,21 @@ async def subscriber_status(
     """Offsets, lag and dead letters of one subscriber (its group id is its id)."""
     topics = tuple(topics)
     dlqs = [dlq_topic(t, subscriber) for t in topics]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = await start_client(
+        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap),
+        f"read the status of {subscriber}",
+        bootstrap_servers=bootstrap,
+    )
     try:
-        await admin.start()
-        await consumer.start()
+        consumer = await start_client(
+            lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False),
+            f"read the offsets of {subscriber}",
+            bootstrap_servers=bootstrap,
+        )
+    except BaseException:
+        await close_client(admin)
+        raise
+    try:
         partitions = await _partitions(admin, [*topics, *dlqs])
         committed = await _committed(admin, subscriber)
         tps = [TopicPartition(t, p) for t in partitions for p in range(partitions[t])]
@@ -268,7 +278,7 @@ def _range(
 
 
 async def _committed(
-    admin: AIOKafkaAdminClient, group: str, *, timeout_s: float = 30.0
+    admin: LiveNodeAdmin, group: str, *, timeout_s: float = 30.0
 ) -> dict[TopicPartition, int]:
     """The group's committed offsets; retriable errors (no coordinator yet) are retried."""
     loop = asyncio.get_running_loop()
@@ -284,7 +294,7 @@ async def _committed(
         return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
 
-async def _partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+async def _partitions(admin: LiveNodeAdmin, names: list[str]) -> dict[str, int]:
     """Topic -> partition count, for the topics of ``names`` that exist."""
     described = await admin.describe_topics(names)
     return {t["topic"]: len(t["partitions"]) for t in described if t["partitions"]}

@@ -2,7 +2,8 @@
 
 BusError
 ├── RegistryError                         the registry topic cannot be used as asked
-│   └── RegistryUnavailableError          Kafka did not answer in time (retriable)
+│   └── RegistryUnavailableError          Kafka did not answer in time (retriable; also a
+│                                         bus.errors.KafkaUnavailableError)
 └── ContractError (ValueError)
     ├── CodecError
     │   └── UnknownSchemaError            (bus.errors) fingerprint in no registered schema
@@ -15,24 +16,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bus.errors import BusError, ContractError, IncompatibleSchemaError
+from bus.errors import BusError, ContractError, IncompatibleSchemaError, KafkaUnavailableError
 
 if TYPE_CHECKING:
     from bus.registry.records import RegisteredSchema
 
 __all__ = ["RegistryError", "RegistryUnavailableError", "SchemasRefusedError"]
 
-FIX_START_BROKER = (
-    "start a local broker with 'spbe-bus kafka up', or point --bootstrap "
-    "(or SPBE_KAFKA_BOOTSTRAP) at a running cluster"
-)
-
 
 class RegistryError(BusError):
     """The schema registry cannot do what was asked: topic unfit, record corrupt, no version."""
 
 
-class RegistryUnavailableError(RegistryError):
+class RegistryUnavailableError(RegistryError, KafkaUnavailableError):
     """Kafka, which stores the registry, did not answer or refused the connection in time."""
 
     retriable = True

@@ -21,14 +21,12 @@ from typing import TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from bus.contract.compatibility import CompatibilityMode, check_compatible, parse_mode
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, IncompatibleSchemaError, LifecycleError, UnknownSchemaError
 from bus.registry.errors import (
-    FIX_START_BROKER,
     RegistryError,
     RegistryUnavailableError,
     SchemasRefusedError,
@@ -43,6 +41,14 @@ from bus.registry.records import (
 )
 from bus.registry.state import Outcome, RegistryState, Skipped
 from bus.registry.topic import ensure_topic
+from bus.startup import (
+    LiveNodeAdmin,
+    close_client,
+    default_start_timeout_s,
+    fix_for_unreachable,
+    is_transient_failure,
+    wait_for_kafka,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -85,6 +91,7 @@ class SchemaRegistry:
         principal: str | None = None,
         default_mode: CompatibilityMode | str = CompatibilityMode.BACKWARD,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        start_timeout_s: float | None = None,
     ) -> None:
         if not bootstrap_servers.strip():
             raise ConfigError(
@@ -95,13 +102,17 @@ class SchemaRegistry:
                 f"registry topic {topic!r} is not a valid Kafka topic name",
                 fix="use 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
             )
-        if timeout_s <= 0:
-            raise ConfigError(f"timeout_s must be positive, found {timeout_s!r}")
+        if start_timeout_s is None:
+            start_timeout_s = default_start_timeout_s()
+        for name, value in (("timeout_s", timeout_s), ("start_timeout_s", start_timeout_s)):
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, found {value!r}")
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.principal = (principal or "").strip() or default_principal()
         self.default_mode = parse_mode(default_mode)
         self.timeout_s = timeout_s
+        self.start_timeout_s = start_timeout_s
         self._state = RegistryState(self.default_mode)
         self._tp = TopicPartition(topic, _PARTITION)
         self._consumer: AIOKafkaConsumer | None = None
@@ -122,18 +133,30 @@ class SchemaRegistry:
     async def start(self) -> None:
         """Connect, create the registry topic if it is missing, and read it to its end.
 
-        Raises :class:`~bus.registry.errors.RegistryUnavailableError` when Kafka does not
-        answer within ``timeout_s``, and :class:`~bus.registry.errors.RegistryError` when
-        the topic exists but cannot hold a registry (several partitions, not compacted).
+        A cluster that is away or failing over is waited for (and tried again with
+        backoff) up to ``start_timeout_s``; then
+        :class:`~bus.registry.errors.RegistryUnavailableError` is raised.
+        :class:`~bus.registry.errors.RegistryError` says at once that the topic exists but
+        cannot hold a registry (several partitions, not compacted).
         """
         if self.started:
             return
-        self._state = RegistryState(self.default_mode)
-        try:
-            await self._bounded("connect to", self._open())
-        except BaseException:
-            await self._close_clients()
-            raise
+
+        async def attempt() -> None:
+            self._state = RegistryState(self.default_mode)
+            try:
+                await self._bounded("connect to", self._open())
+            except BaseException:
+                await self._close_clients()
+                raise
+
+        await wait_for_kafka(
+            f"open the schema registry (topic {self.topic})",
+            attempt,
+            bootstrap_servers=self.bootstrap_servers,
+            timeout_s=self.start_timeout_s,
+            unavailable=RegistryUnavailableError,
+        )
         log.info(
             "registry.started",
             topic=self.topic,
@@ -315,10 +338,10 @@ class SchemaRegistry:
             raise RegistryUnavailableError(
                 f"Kafka at {self.bootstrap_servers} did not answer within {self.timeout_s:g} s "
                 f"when trying to {what} the schema registry (topic {self.topic})",
-                fix=FIX_START_BROKER,
+                fix=fix_for_unreachable(self.bootstrap_servers),
             ) from None
         except (KafkaError, OSError) as exc:
-            retriable = isinstance(exc, OSError) or getattr(exc, "retriable", False)
+            retriable = is_transient_failure(exc)
             cls = RegistryUnavailableError if retriable else RegistryError
             detail = str(exc)
             if not detail.startswith(type(exc).__name__):
@@ -326,11 +349,11 @@ class SchemaRegistry:
             raise cls(
                 f"cannot {what} the schema registry (topic {self.topic}) on Kafka at "
                 f"{self.bootstrap_servers}: {detail}",
-                fix=FIX_START_BROKER if retriable else None,
+                fix=fix_for_unreachable(self.bootstrap_servers) if retriable else None,
             ) from exc
 
     async def _open(self) -> None:
-        admin = AIOKafkaAdminClient(
+        admin = LiveNodeAdmin(
             bootstrap_servers=self.bootstrap_servers,
             client_id=_CLIENT_ID,
             request_timeout_ms=int(self.timeout_s * 1000),
@@ -339,7 +362,7 @@ class SchemaRegistry:
             await admin.start()
             await ensure_topic(admin, self.topic)
         finally:
-            await admin.close()
+            await close_client(admin)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=_CLIENT_ID,

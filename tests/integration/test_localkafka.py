@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bus.errors import BrokerNotReadyError, PortInUseError, StalePidFileError
+from bus.errors import BrokerNotReadyError, PortInUseError
 from bus.localkafka.layout import ClusterLayout
 from bus.localkafka.manager import LocalKafka
 from bus.localkafka.processes import is_alive
@@ -100,10 +100,25 @@ async def test_three_nodes_keep_acknowledged_messages_when_a_broker_is_killed(
         records = await read_all(survivors, "replicated", 600)
         got = sorted(r.value for r in records)
         assert got == sorted(before + after), "every acknowledged message survives the kill"
+
+        down_node = manager.status()
+        assert not down_node.healthy
+        assert [n.node_id for n in down_node.nodes if not n.running] == [leader]
+        others = {n.node_id: n.pid for n in down_node.nodes if n.node_id != leader}
+
+        manager.up()  # the killed node's PID file is stale: exactly that node starts again
+        back = manager.status()
+        assert back.healthy
+        assert {n.node_id: n.pid for n in back.nodes if n.node_id != leader} == others, (
+            "up leaves the nodes that kept running alone"
+        )
+        assert back.nodes[leader - 1].pid not in (None, victim.pid)
+        records = await read_all(bootstrap, "replicated", 600)
+        assert sorted(r.value for r in records) == sorted(before + after)
     finally:
         outcome = manager.down()
-    assert outcome[leader] == "stale pid file removed"
-    assert sum(1 for what in outcome.values() if what == "stopped") == 2
+    assert set(outcome.values()) <= {"stopped", "killed"}, outcome
+    assert len(outcome) == 3
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -232,7 +247,7 @@ def test_port_in_use_is_reported_with_the_fix(tmp_path: Path) -> None:
     assert "--port" in str(caught.value)
 
 
-def test_stale_pid_file_is_refused_then_cleared_by_down(tmp_path: Path) -> None:
+def test_stale_pid_file_counts_as_not_running_and_is_never_signalled(tmp_path: Path) -> None:
     manager = LocalKafka(tmp_path / "k")
     port = free_port_block(2)
     # A cluster that was up once, then its machine rebooted and the PID went to another process.
@@ -245,12 +260,12 @@ def test_stale_pid_file_is_refused_then_cleared_by_down(tmp_path: Path) -> None:
     sleeper = subprocess.Popen(["sleep", "60"])  # alive, but not our broker
     try:
         pid_file.write_text(f"{sleeper.pid}\n")
-        with pytest.raises(StalePidFileError) as caught:
-            manager.up()
-        assert f"PID {sleeper.pid}" in str(caught.value)
-        assert "spbe-bus kafka down" in str(caught.value)
+        assert not manager.status().nodes[0].running
+        assert manager.running_pid(1) is None
+        assert not pid_file.exists(), "a stale PID file is removed once it is found stale"
+        pid_file.write_text(f"{sleeper.pid}\n")
         assert manager.down() == {1: "stale pid file removed"}
-        assert sleeper.poll() is None, "down never signals a process that is not our broker"
+        assert sleeper.poll() is None, "neither up nor down signals a process that is not ours"
         assert not pid_file.exists()
     finally:
         sleeper.kill()

@@ -10,7 +10,7 @@ import pytest
 from bus.contract.codec import InMemorySchemas
 from bus.contract.message import read_record
 from bus.contract.standard import load_standard
-from bus.errors import ContractError, LifecycleError, PublishError
+from bus.errors import ContractError, KafkaUnavailableError, LifecycleError, PublishError
 from bus.localkafka.manager import LocalKafka
 from bus.publisher import Publisher, PublisherConfig, PublishResult
 from tests.conftest import TopicFactory
@@ -95,10 +95,22 @@ async def test_a_publisher_used_before_start_says_so(kafka_bootstrap: str) -> No
 async def test_an_unreachable_broker_fails_start_with_a_clear_error() -> None:
     port = free_port_block(1)
     publisher = Publisher(
-        _config(f"127.0.0.1:{port}", "unused", register_schemas=False, request_timeout_ms=2000)
+        _config(
+            f"127.0.0.1:{port}",
+            "unused",
+            register_schemas=False,
+            request_timeout_ms=2000,
+            start_timeout_s=2,
+        )
     )
-    with pytest.raises(PublishError, match=f"cannot reach Kafka at 127.0.0.1:{port}"):
+    with pytest.raises(KafkaUnavailableError) as caught:
         await publisher.start()
+    message = str(caught.value)
+    assert message.startswith(
+        f"Kafka at 127.0.0.1:{port} was not available to start the publisher within 2 s"
+    )
+    assert f"cannot reach Kafka at 127.0.0.1:{port}" in message, "the last error is named"
+    assert "spbe-bus kafka status" in message
 
 
 @pytest.mark.slow

@@ -17,7 +17,12 @@ from bus.contract.codec import decode, encode, read_header
 from bus.contract.compatibility import CompatibilityMode
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
-from bus.errors import IncompatibleSchemaError, LifecycleError, UnknownSchemaError
+from bus.errors import (
+    IncompatibleSchemaError,
+    KafkaUnavailableError,
+    LifecycleError,
+    UnknownSchemaError,
+)
 from bus.registry import (
     RegisteredSchema,
     RegistryError,
@@ -334,11 +339,13 @@ async def test_a_registry_used_before_start_or_after_stop_says_to_start_it(
 
 
 async def test_an_unreachable_broker_gives_an_error_naming_the_address_and_the_fix() -> None:
-    registry = SchemaRegistry("127.0.0.1:1", timeout_s=10)
+    registry = SchemaRegistry("127.0.0.1:1", timeout_s=10, start_timeout_s=2)
     with pytest.raises(RegistryUnavailableError) as error:
         await registry.start()
     assert "127.0.0.1:1" in str(error.value)
+    assert "within 2 s" in str(error.value)
     assert "spbe-bus kafka up" in str(error.value)
+    assert isinstance(error.value, KafkaUnavailableError)
     assert error.value.retriable
     assert not registry.started
 

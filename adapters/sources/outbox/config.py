@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator,
 
 from bus.contract.envelope import SOURCE_PATTERN
 from bus.publisher import PublisherConfig
+from bus.startup import default_start_timeout_s
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -70,6 +71,8 @@ class OutboxRelayConfig(BaseModel):
     schemas_dir: Path | None = None
     #: Kafka's wait for an acknowledgement before a row counts as failed for this cycle.
     delivery_timeout_ms: int = Field(default=30_000, ge=1000)
+    #: How long ``start`` waits for a Kafka cluster that is away or failing over.
+    start_timeout_s: float = Field(default_factory=default_start_timeout_s, gt=0)
 
     @field_validator("source")
     @classmethod
@@ -95,5 +98,6 @@ class OutboxRelayConfig(BaseModel):
             key_secret=self.key_secret,
             schemas_dir=self.schemas_dir,
             delivery_timeout_ms=self.delivery_timeout_ms,
+            start_timeout_s=self.start_timeout_s,
             topic_overrides=dict(self.topic_overrides),
         )

@@ -333,9 +333,7 @@ def _shortens(old: str | None, new: str) -> bool:
 # -- the cluster ---------------------------------------------------------------------------
 
 
-async def observe_cluster(
-    admin: LiveNodeAdmin, bootstrap: str, names: list[str]
-) -> ClusterState:
+async def observe_cluster(admin: LiveNodeAdmin, bootstrap: str, names: list[str]) -> ClusterState:
     """Read brokers, partitions, replication, configs and record counts of ``names``."""
     brokers = len((await admin.describe_cluster())["brokers"])
     existing = set(await admin.list_topics()) & set(names)

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -37,6 +38,8 @@ from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
 from bus.startup import LiveNodeAdmin, start_client
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "MANAGED_CONFIGS",
@@ -63,7 +66,14 @@ DEFAULT_SETTLE_TIMEOUT_S = 60.0
 
 
 class ProvisioningError(BusError):
-    """The cluster could not be read or changed, or the plan has refused changes."""
+    """The cluster could not be read or changed, or the plan has refused changes.
+
+    ``retriable`` is set when the cause may pass (a new topic not yet known to every broker).
+    """
+
+    def __init__(self, message: str, *, fix: str | None = None, retriable: bool = False) -> None:
+        super().__init__(message, fix=fix)
+        self.retriable = retriable  # type: ignore[misc]
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +387,8 @@ async def _describe_configs(
                 error = for_code(resource["error_code"])
                 raise ProvisioningError(
                     f"cannot read the configs of {resource['resource_name']}: "
-                    f"{error.__name__} {resource['error_message'] or ''}".strip()
+                    f"{error.__name__} {resource['error_message'] or ''}".strip(),
+                    retriable=bool(error.retriable),
                 )
             result[resource["resource_name"]] = {
                 entry["config_names"]: (entry["config_value"], entry["config_source"])
@@ -472,9 +483,16 @@ async def _settle(bootstrap: str, catalog: Catalog, timeout_s: float) -> Plan:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        after = await plan_catalog(bootstrap, catalog)
-        if after.in_sync or loop.time() > deadline:
-            return after
+        try:
+            after = await plan_catalog(bootstrap, catalog)
+        except ProvisioningError as exc:
+            # A broker that has not heard of a topic just created answers UnknownTopic.
+            if not exc.retriable or loop.time() > deadline:
+                raise
+            log.debug("catalog.settling", error=exc.message)
+        else:
+            if after.in_sync or loop.time() > deadline:
+                return after
         await asyncio.sleep(0.5)
 
 

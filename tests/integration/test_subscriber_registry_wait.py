@@ -152,6 +152,7 @@ async def test_a_registry_that_is_down_is_waited_for_without_committing_or_dead_
             subscriber.request_stop()
             await runner
     finally:
+        await registry.stop()  # the subscriber does not stop a registry it was given
         registry_kafka.down()
     assert applied == [izin(3).nomor_izin]
     assert subscriber.stats.dead_lettered == 0

@@ -22,7 +22,9 @@ def free_port_block(size: int) -> int:
     """The first of ``size`` consecutive ports that are free right now."""
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 40000)
+        # Below the ephemeral range (32768 and up on Linux): a client connecting to a port
+        # there while nothing listens can connect to itself and hold the port.
+        base = rng.randrange(20000, 32768 - size)
         if all(_free(base + i) for i in range(size)):
             return base
     raise RuntimeError(f"no block of {size} free ports found")

@@ -279,6 +279,11 @@ async def test_adapters_start_and_run_while_one_of_three_brokers_is_down(
         assert "Traceback" not in text, f"{adapter.name} printed a traceback:\n{text[-3000:]}"
         levels = {e.get("level") for e in adapter.events()}
         assert "error" not in levels, f"{adapter.name} logged an error:\n{text[-3000:]}"
+    waits = {
+        a.name: [e["what"] for e in a.events() if e.get("event") == "kafka.waiting"]
+        for a in adapters
+    }
+    print(f"start-up waits while node 3 was down: {waits}")
     dlq = f"{TOPIC}.dlq.{SUBSCRIBER}"  # created by 'catalog apply' with one partition
     assert await end_offsets(survivors, dlq, 1) == {TopicPartition(dlq, 0): 0}, "no dead letter"
 

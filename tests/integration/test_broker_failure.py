@@ -23,12 +23,12 @@ from typing import IO, Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.opd.disdukcapil import siak
 from bus.localkafka.manager import LocalKafka
 from tests.integration.test_subscriber import end_offsets
 from tests.support.events import penduduk
+from tests.support.kafka import leaders
 from tests.support.ports import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -143,16 +143,6 @@ async def until(check: Any, what: str, adapters: list[Adapter], timeout_s: float
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen within {timeout_s:g} s")
         await asyncio.sleep(0.05)
-
-
-async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return {p["partition"]: p["leader"] for p in described["partitions"]}
 
 
 def kill(manager: LocalKafka, node_id: int) -> None:

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-__all__ = ["create_topic", "partitions_of", "produce", "read_all"]
+__all__ = ["create_topic", "leaders", "partitions_of", "produce", "read_all"]
 
 
 async def create_topic(
@@ -49,14 +49,19 @@ async def produce(
         await producer.stop()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
+    """Partition -> the node id leading it (-1 while none does)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    partitions = sorted(p["partition"] for p in described["partitions"])
+    return {p["partition"]: p["leader"] for p in described["partitions"]}
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    partitions = sorted(await leaders(bootstrap, topic))
     assert partitions, f"topic {topic} has no partitions"
     return partitions
 

@@ -9,8 +9,9 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from bus.startup import LiveNodeAdmin
 
 __all__ = ["broker_ids", "broker_ids_async", "run_blocking"]
 
@@ -36,7 +37,7 @@ async def broker_ids_async(bootstrap_servers: str, *, timeout_s: float = 5.0) ->
 
 
 async def _ask_metadata(bootstrap_servers: str, timeout_s: float) -> set[int]:
-    admin = AIOKafkaAdminClient(
+    admin = LiveNodeAdmin(
         bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
     )
     try:

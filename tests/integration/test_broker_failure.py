@@ -224,8 +224,11 @@ async def test_adapters_start_and_run_while_one_of_three_brokers_is_down(
         before = {n.node_id: n.pid for n in manager.status().nodes if n.running}
         up = cli("kafka", "up", "--data-dir", data_dir, "--timeout", "240")
         assert up.returncode == 0, up.stderr
-        status = cli("kafka", "status", "--data-dir", data_dir)
-        assert status.returncode == 0, status.stdout
+        await until(
+            lambda: cli("kafka", "status", "--data-dir", data_dir).returncode == 0,
+            "kafka status saying healthy",
+            adapters,
+        )
         assert {n.node_id: n.pid for n in manager.status().nodes if n.node_id != 3} == before
 
         move_everyone(source, niks, "Jl. Dipatiukur No. 12")

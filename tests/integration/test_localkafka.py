@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bus.errors import BrokerNotReadyError, PortInUseError
 from bus.localkafka.layout import ClusterLayout
-from bus.localkafka.manager import LocalKafka
+from bus.localkafka.manager import ClusterStatus, LocalKafka
 from bus.localkafka.processes import is_alive
-from tests.support.kafka import create_topic, produce, read_all
+from tests.support.kafka import create_topic, leaders, produce, read_all
 from tests.support.ports import free_port_block
 
 pytestmark = pytest.mark.integration
+
+
+async def healthy(manager: LocalKafka, timeout_s: float = 120) -> ClusterStatus:
+    """The cluster's status once every node runs and answers (a loaded machine is slow)."""
+    deadline = time.monotonic() + timeout_s
+    while not (status := manager.status()).healthy:
+        assert time.monotonic() < deadline, f"not healthy within {timeout_s:g} s: {status}"
+        await asyncio.sleep(0.5)
+    return status
 
 
 def _pids(manager: LocalKafka) -> list[int]:
@@ -81,13 +91,7 @@ async def test_three_nodes_keep_acknowledged_messages_when_a_broker_is_killed(
         before = [f"before-{i}".encode() for i in range(300)]
         await produce(bootstrap, "replicated", before)
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            (described,) = await admin.describe_topics(["replicated"])
-        finally:
-            await admin.close()
-        leader = next(p["leader"] for p in described["partitions"] if p["partition"] == 0)
+        leader = (await leaders(bootstrap, "replicated"))[0]
         victim = manager.status().nodes[leader - 1]
         assert victim.pid is not None
         os.kill(victim.pid, signal.SIGKILL)
@@ -107,8 +111,7 @@ async def test_three_nodes_keep_acknowledged_messages_when_a_broker_is_killed(
         others = {n.node_id: n.pid for n in down_node.nodes if n.node_id != leader}
 
         manager.up()  # the killed node's PID file is stale: exactly that node starts again
-        back = manager.status()
-        assert back.healthy
+        back = await healthy(manager)
         assert {n.node_id: n.pid for n in back.nodes if n.node_id != leader} == others, (
             "up leaves the nodes that kept running alone"
         )

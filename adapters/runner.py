@@ -27,6 +27,7 @@ from adapters.config_file import describe_errors, read_config_data
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
+from bus.delivery import BatchHandler, Handler
 from bus.errors import ConfigError
 from bus.ops.metrics import (
     default_metrics,
@@ -35,7 +36,7 @@ from bus.ops.metrics import (
     serve_metrics,
     track_lag,
 )
-from bus.subscriber import BatchHandler, Handler, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 
 __all__ = [
     "AdapterFile",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bus.contract.envelope import DataClassification, Envelope
 from bus.contract.events import EVENT_TYPES, SpbeEvent
-from bus.delivery import RetryPolicy
+from bus.delivery import Delivery, Handler, Outcome, RetryPolicy
 from bus.errors import (
     BusError,
     ConfigError,
@@ -20,7 +20,7 @@ from bus.errors import (
 )
 from bus.publisher import Publisher, PublisherConfig, PublishResult
 from bus.registry import SchemaRegistry
-from bus.subscriber import Delivery, Handler, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from bus.topics import ensure_topics
 
 __all__ = [

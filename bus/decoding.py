@@ -3,29 +3,75 @@
 Schemas come from the local data standard first, then from the registry's cache; a
 fingerprint neither knows makes the registry read on once before the record is refused.
 Shared by the subscriber and the operator tools (replay, dead letters), so they read
-records exactly alike.
+records exactly alike. A subscriber hands its decoder the registry it runs; an operator
+tool uses :meth:`RecordDecoder.connect`, whose decoder owns its registry and is started
+and stopped with ``async with``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from bus.contract.codec import InMemorySchemas
 from bus.contract.message import IncomingEvent, read_record
 from bus.contract.schema import AvroSchema
-from bus.errors import ContractError, UnknownSchemaError
+from bus.contract.standard import load_standard
+from bus.errors import ContractError, LifecycleError, UnknownSchemaError
+from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 
 __all__ = ["RecordDecoder"]
 
 
 class RecordDecoder:
-    """The local standard, then the registry (whose lifecycle stays with its owner)."""
+    """The local standard, then the registry (started and stopped by whoever owns it)."""
 
-    def __init__(self, standard: Mapping[str, AvroSchema], registry: SchemaRegistry) -> None:
+    def __init__(
+        self,
+        standard: Mapping[str, AvroSchema],
+        registry: SchemaRegistry,
+        *,
+        owns_registry: bool = False,
+    ) -> None:
         self.standard = standard
         self._local = InMemorySchemas(standard.values())
         self._registry = registry
+        self._owns_registry = owns_registry
+
+    @classmethod
+    def connect(
+        cls,
+        bootstrap_servers: str,
+        *,
+        schemas_dir: Path | None = None,
+        registry_topic: str = DEFAULT_REGISTRY_TOPIC,
+    ) -> RecordDecoder:
+        """A decoder with a registry of its own on ``bootstrap_servers``; use ``async with``."""
+        registry = SchemaRegistry(bootstrap_servers, topic=registry_topic)
+        return cls(load_standard(schemas_dir), registry, owns_registry=True)
+
+    async def start(self) -> None:
+        if self._owns_registry:
+            await self._registry.start()
+
+    async def stop(self) -> None:
+        if self._owns_registry:
+            await self._registry.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
     def schema_for(self, fingerprint: int) -> AvroSchema | None:
         return self._local.schema_for(fingerprint) or self._registry.schema_for(fingerprint)
@@ -34,6 +80,11 @@ class RecordDecoder:
         self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
     ) -> IncomingEvent:
         """The record's envelope and typed event; :class:`ContractError` if it is none."""
+        if not self._registry.started:
+            raise LifecycleError(
+                "the decoder's schema registry is not started",
+                fix="use 'async with RecordDecoder.connect(...)', or start the registry first",
+            )
         if value is None:
             raise ContractError("record has no value (a tombstone); event topics carry events only")
         try:

@@ -1,4 +1,9 @@
-"""Delivery policy (pure): which failures to retry, how long to wait, what a dead letter carries.
+"""What a subscriber hands a sink, and its policy (pure): retries, waits, dead letters.
+
+:class:`Delivery` is one event as a handler receives it; :class:`Outcome` what became of
+it; :data:`Handler` and :data:`BatchHandler` the shapes of a sink. They live here, below
+the subscriber, so that sinks and operator tools depend on the contract of a delivery and
+not on the Kafka consumer that produces one.
 
 A handler failure is *retriable* when trying the same event again may succeed without a
 change: the error says so (``retriable = True`` on bus errors, on aiokafka's errors), or
@@ -11,18 +16,29 @@ the benefit of the doubt, never an endless loop.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
+from tenacity import wait_exponential_jitter
+from tenacity.wait import wait_base
 
+from bus.contract.envelope import Envelope
+from bus.contract.events import SpbeEvent
+from bus.contract.message import IncomingEvent
 from bus.errors import ContractError, PermanentError, UnknownSchemaError
 
 __all__ = [
     "DLQ_HEADER_PREFIX",
+    "BatchHandler",
     "DeadLetterCause",
     "DecodeFailure",
+    "Delivery",
+    "Handler",
+    "Outcome",
     "RetryPolicy",
     "backoff_s",
     "classify_decode_failure",
@@ -34,6 +50,69 @@ __all__ = [
 DLQ_HEADER_PREFIX = "dlq_"
 
 
+class Outcome(StrEnum):
+    """What became of one event; each one lets its offset be committed."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class RecordCoordinates(Protocol):
+    """Where a record was read: what a consumer record has and a delivery keeps."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event as a handler receives it, with what an idempotent sink needs."""
+
+    event: SpbeEvent
+    envelope: Envelope
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    attempt: int
+
+    @classmethod
+    def of(cls, record: RecordCoordinates, incoming: IncomingEvent, attempt: int = 1) -> Delivery:
+        """The delivery of ``incoming``, read from ``record`` (a Kafka consumer record)."""
+        return cls(
+            event=incoming.event,
+            envelope=incoming.envelope,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            attempt=attempt,
+        )
+
+    @property
+    def dedupe_key(self) -> tuple[str, str]:
+        """(``ce_source``, ``ce_id``): the same pair means the same event."""
+        return (self.envelope.source, self.envelope.id)
+
+    @property
+    def sequence(self) -> int | None:
+        """The aggregate version; a sink never lets a lower one overwrite a higher one."""
+        return self.envelope.sequence
+
+
+Handler = Callable[[Delivery], Awaitable[Outcome | None]]
+#: Applies a partition's events together (one database transaction); returns one outcome
+#: per delivery, in order. Raising makes the subscriber fall back to ``handler`` per event.
+BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Outcome | None]]]
+
+
 class RetryPolicy(BaseModel):
     """Exponential backoff with jitter and a cap on attempts (first try included)."""
 
@@ -43,6 +122,14 @@ class RetryPolicy(BaseModel):
     initial_backoff_ms: int = Field(default=200, ge=0)
     max_backoff_ms: int = Field(default=10_000, ge=0)
     jitter_ms: int = Field(default=200, ge=0)
+
+    def wait(self) -> wait_base:
+        """The policy's waits between attempts, as a tenacity wait strategy."""
+        return wait_exponential_jitter(
+            multiplier=self.initial_backoff_ms / 1000,
+            max=self.max_backoff_ms / 1000,
+            jitter=self.jitter_ms / 1000,
+        )
 
 
 def is_retriable(exc: BaseException) -> bool:

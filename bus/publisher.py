@@ -36,6 +36,7 @@ from bus.contract.message import OutgoingRecord, build_record
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
+from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.startup import (
     close_client,
@@ -72,7 +73,7 @@ class PublisherConfig(BaseModel):
     #: The steward's secret for key pseudonyms; default ``$SPBE_KEY_SECRET``.
     key_secret: SecretBytes | None = None
     schemas_dir: Path | None = None
-    registry_topic: str = "_spbe.schemas"
+    registry_topic: str = DEFAULT_REGISTRY_TOPIC
     register_schemas: bool = True
     linger_ms: int = Field(default=DEFAULT_LINGER_MS, ge=0)
     max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1024)

@@ -21,10 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -41,14 +40,17 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bus.contract.envelope import Envelope
-from bus.contract.events import SpbeEvent
+from bus.contract.message import IncomingEvent
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.decoding import RecordDecoder
 from bus.delivery import (
+    BatchHandler,
     DeadLetterCause,
     DecodeFailure,
+    Delivery,
+    Handler,
+    Outcome,
     RetryPolicy,
     backoff_s,
     classify_decode_failure,
@@ -57,29 +59,18 @@ from bus.delivery import (
     is_retriable,
 )
 from bus.errors import DeliveryError, LifecycleError
+from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.startup import default_start_timeout_s, start_client
 from bus.topics import ensure_topics
 
 __all__ = [
-    "BatchHandler",
-    "Delivery",
-    "Handler",
-    "Outcome",
     "Subscriber",
     "SubscriberConfig",
     "SubscriberStats",
 ]
 
 log = structlog.get_logger(__name__)
-
-
-class Outcome(StrEnum):
-    """What became of one event; each one lets its offset be committed."""
-
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    DEAD_LETTERED = "dead_lettered"
 
 
 class SubscriberConfig(BaseModel):
@@ -99,7 +90,7 @@ class SubscriberConfig(BaseModel):
     heartbeat_interval_ms: int = 3_000
     max_poll_interval_ms: int = 300_000
     schemas_dir: Path | None = None
-    registry_topic: str = "_spbe.schemas"
+    registry_topic: str = DEFAULT_REGISTRY_TOPIC
     #: Replication of the dead letter topics it creates; default min(3, brokers).
     dlq_replication_factor: int | None = None
     #: How long ``start`` waits for a cluster that is away or failing over.
@@ -108,35 +99,6 @@ class SubscriberConfig(BaseModel):
     @property
     def group_id(self) -> str:
         return self.subscriber_id
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One event as a handler receives it, with what an idempotent sink needs."""
-
-    event: SpbeEvent
-    envelope: Envelope
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    attempt: int
-
-    @property
-    def dedupe_key(self) -> tuple[str, str]:
-        """(``ce_source``, ``ce_id``): the same pair means the same event."""
-        return (self.envelope.source, self.envelope.id)
-
-    @property
-    def sequence(self) -> int | None:
-        """The aggregate version; a sink never lets a lower one overwrite a higher one."""
-        return self.envelope.sequence
-
-
-Handler = Callable[[Delivery], Awaitable[Outcome | None]]
-#: Applies a partition's events together (one database transaction); returns one outcome
-#: per delivery, in order. Raising makes the subscriber fall back to ``handler`` per event.
-BatchHandler = Callable[[Sequence[Delivery]], Awaitable[Sequence[Outcome | None]]]
 
 
 @dataclass
@@ -375,10 +337,9 @@ class Subscriber:
 
     # -- one record ------------------------------------------------------------------------
 
-    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> tuple[SpbeEvent, Envelope]:
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> IncomingEvent:
         assert self._decoder is not None
-        incoming = await self._decoder.decode(record.value, list(record.headers))
-        return incoming.event, incoming.envelope
+        return await self._decoder.decode(record.value, list(record.headers))
 
     async def _process_together(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -391,7 +352,7 @@ class Subscriber:
         a batch is only a faster way to the same outcomes.
         """
         assert self._batch_handler is not None
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], tuple[SpbeEvent, Envelope]]] = []
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], IncomingEvent]] = []
         poison: list[tuple[ConsumerRecord[bytes, bytes], Exception, datetime]] = []
         for record in records:
             try:
@@ -404,18 +365,7 @@ class Subscriber:
                 poison.append((record, exc, datetime.now(UTC)))
         for record, error, first_failure in poison:  # a poison message: never a crash loop
             await self._dead_letter(record, error, attempts=1, first_failure=first_failure)
-        deliveries = [
-            Delivery(
-                event=event,
-                envelope=envelope,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                attempt=1,
-            )
-            for record, (event, envelope) in decoded
-        ]
+        deliveries = [Delivery.of(record, incoming) for record, incoming in decoded]
         if not deliveries:
             self._done[tp] = records[-1].offset + 1
             return
@@ -455,7 +405,7 @@ class Subscriber:
 
     async def _decode_patiently(
         self, record: ConsumerRecord[bytes, bytes]
-    ) -> tuple[SpbeEvent, Envelope] | Outcome | None:
+    ) -> IncomingEvent | Outcome | None:
         """Decode ``record``, waiting out a registry that is away (see :class:`DecodeFailure`).
 
         Returns the event, or :attr:`Outcome.DEAD_LETTERED` for a record that cannot
@@ -499,22 +449,14 @@ class Subscriber:
     async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome | None:
         """Apply one record; ``None`` when it was left unfinished because of a stop."""
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-        decoded = await self._decode_patiently(record)
-        if decoded is None or isinstance(decoded, Outcome):
-            return decoded
-        event, envelope = decoded
+        incoming = await self._decode_patiently(record)
+        if incoming is None or isinstance(incoming, Outcome):
+            return incoming
+        envelope = incoming.envelope
         bound = self._log.bind(event_id=envelope.id, type=envelope.type, **where)
 
         async def attempt(number: int) -> Outcome | None:
-            delivery = Delivery(
-                event=event,
-                envelope=envelope,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                key=record.key,
-                attempt=number,
-            )
+            delivery = Delivery.of(record, incoming, number)
             try:
                 return await self._handler(delivery)
             except Exception as exc:
@@ -544,11 +486,7 @@ class Subscriber:
                 )
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(policy.max_attempts - 1),
-                wait=wait_exponential_jitter(
-                    multiplier=policy.initial_backoff_ms / 1000,
-                    max=policy.max_backoff_ms / 1000,
-                    jitter=policy.jitter_ms / 1000,
-                ),
+                wait=policy.wait(),
                 retry=retry_if_exception(is_retriable),
                 reraise=True,
             )

@@ -18,6 +18,7 @@ from bus.cli.replay_cmd import (
     run_async,
 )
 from bus.contract.message import IncomingEvent
+from bus.decoding import RecordDecoder
 from bus.errors import BusError, ContractError
 from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq import (
@@ -31,7 +32,6 @@ from bus.ops.dlq import (
     redrive,
     select,
 )
-from bus.ops.replay import EventDecoder
 
 __all__ = ["add_dlq_commands"]
 
@@ -121,7 +121,7 @@ def _reason(args: argparse.Namespace) -> str:
 
 
 async def _views(
-    decoder: EventDecoder, letters: list[DeadLetter], *, full: bool = False
+    decoder: RecordDecoder, letters: list[DeadLetter], *, full: bool = False
 ) -> list[dict[str, Any]]:
     views = []
     for letter in letters:
@@ -157,7 +157,7 @@ async def _list(args: argparse.Namespace) -> int:
     bootstrap = bootstrap_of(args, None)
     topics = [args.topic] if args.topic else await dlq_topics_of(bootstrap, args.subscriber)
     found: dict[str, list[dict[str, Any]]] = {}
-    async with EventDecoder(bootstrap) as decoder:
+    async with RecordDecoder.connect(bootstrap) as decoder:
         for topic in topics:
             found[topic] = await _views(
                 decoder, await read_dead_letters(bootstrap, args.subscriber, topic)
@@ -203,7 +203,7 @@ async def _show(args: argparse.Namespace) -> int:
             f"no dead letter at offset {args.offset} of partition {args.partition}",
             fix=f"held offsets: {held[0]}..{held[-1]}" if held else "this partition is empty",
         )
-    async with EventDecoder(bootstrap) as decoder:
+    async with RecordDecoder.connect(bootstrap) as decoder:
         (view,) = await _views(decoder, chosen, full=True)
     await _audit(
         bootstrap,
@@ -259,7 +259,7 @@ async def _redrive(args: argparse.Namespace) -> int:
 
         try:
             async with (
-                EventDecoder(
+                RecordDecoder.connect(
                     bootstrap,
                     schemas_dir=subscription.schemas_dir,
                     registry_topic=subscription.registry_topic,

@@ -19,11 +19,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TextIO
 
+from bus.decoding import RecordDecoder
+from bus.delivery import Handler
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq import mask_text
 from bus.ops.replay import (
-    EventDecoder,
     PartitionWindow,
     ReapplyReport,
     ReplayMode,
@@ -34,7 +35,7 @@ from bus.ops.replay import (
     reapply,
     rewind,
 )
-from bus.subscriber import Handler, SubscriberConfig
+from bus.subscriber import SubscriberConfig
 
 __all__ = [
     "DEFAULT_BOOTSTRAP",
@@ -352,7 +353,7 @@ async def _reapply(
     subscription = target.subscription
     progress = ProgressLine()
     async with (
-        EventDecoder(
+        RecordDecoder.connect(
             bootstrap,
             schemas_dir=subscription.schemas_dir,
             registry_topic=subscription.registry_topic,

@@ -33,10 +33,10 @@ from aiokafka.admin import RecordsToDelete
 from aiokafka.structs import ConsumerRecord
 
 from bus.contract.message import IncomingEvent
-from bus.delivery import DLQ_HEADER_PREFIX, RetryPolicy, dlq_topic
+from bus.decoding import RecordDecoder
+from bus.delivery import DLQ_HEADER_PREFIX, Delivery, Handler, Outcome, RetryPolicy, dlq_topic
 from bus.errors import BusError, ConfigError
 from bus.ops.replay import (
-    EventDecoder,
     PartitionWindow,
     ReplayError,
     apply_with_retry,
@@ -45,7 +45,6 @@ from bus.ops.replay import (
     unreachable,
 )
 from bus.startup import LiveNodeAdmin, start_client
-from bus.subscriber import Delivery, Handler, Outcome
 
 __all__ = [
     "MASK",
@@ -290,6 +289,16 @@ def purgeable_to(offsets: Sequence[int], resolved: Iterable[int]) -> int | None:
     return last
 
 
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """Where a dead letter was first read: the coordinates its delivery carries."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+
 # -- Kafka ------------------------------------------------------------------------------------
 
 
@@ -365,7 +374,7 @@ class RedriveReport:
 async def redrive(
     letters: Sequence[DeadLetter],
     handler: Handler,
-    decoder: EventDecoder,
+    decoder: RecordDecoder,
     *,
     all_offsets: Sequence[int] = (),
     retry: RetryPolicy | None = None,
@@ -384,15 +393,8 @@ async def redrive(
         incoming: IncomingEvent | None = None
         try:
             incoming = await decoder.decode(letter.value, letter.original_headers)
-            delivery = Delivery(
-                event=incoming.event,
-                envelope=incoming.envelope,
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                key=letter.key,
-                attempt=1,
-            )
+            origin = _Origin(topic, partition, offset, letter.key)
+            delivery = Delivery.of(origin, incoming)
             outcome = await apply_with_retry(handler, delivery, policy)
         except Exception as exc:
             if unreachable(exc):

@@ -51,11 +51,10 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bus.delivery import RetryPolicy, is_retriable
+from bus.delivery import BatchHandler, Delivery, Handler, Outcome, RetryPolicy, is_retriable
 from bus.errors import BusError
 from bus.ops.status import subscriber_status
 from bus.publisher import PublishResult
-from bus.subscriber import BatchHandler, Delivery, Handler, Outcome
 
 __all__ = [
     "LATENCY_BUCKETS_S",

@@ -17,9 +17,9 @@ Two modes (:class:`ReplayMode`):
 
 The pure parts (parsing the operator's input, computing the windows from offset and
 time lookups, the key filter) are functions tested without a broker; Kafka is reached
-only in :func:`plan_replay`, :func:`live_members`, :func:`rewind`, :func:`read_windows`,
-:class:`EventDecoder` and :func:`reapply`. :mod:`bus.ops.dlq` reads and decodes dead
-letters with the same pieces.
+only in :func:`plan_replay`, :func:`live_members`, :func:`rewind`, :func:`read_windows`
+and :func:`reapply`, which decodes with :class:`~bus.decoding.RecordDecoder` as the
+subscriber does. :mod:`bus.ops.dlq` reads and decodes dead letters with the same pieces.
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -39,18 +37,12 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from bus.contract.message import IncomingEvent
-from bus.contract.standard import load_standard
 from bus.decoding import RecordDecoder
-from bus.delivery import RetryPolicy, is_retriable
-from bus.errors import BusError, ConfigError, LifecycleError
-from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
-from bus.registry import SchemaRegistry
+from bus.delivery import Delivery, Handler, Outcome, RetryPolicy, is_retriable
+from bus.errors import BusError, ConfigError
 from bus.startup import LiveNodeAdmin, start_client
-from bus.subscriber import Delivery, Handler, Outcome
 
 __all__ = [
-    "EventDecoder",
     "Failure",
     "PartitionWindow",
     "Progress",
@@ -429,47 +421,6 @@ async def read_windows(
         await consumer.stop()
 
 
-class EventDecoder:
-    """Decodes records as the subscriber does: the local standard, then the registry."""
-
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        *,
-        schemas_dir: Path | None = None,
-        registry_topic: str = DEFAULT_REGISTRY_TOPIC,
-    ) -> None:
-        self.standard = load_standard(schemas_dir)
-        self._registry = SchemaRegistry(bootstrap_servers, topic=registry_topic)
-        self._decoder = RecordDecoder(self.standard, self._registry)
-
-    async def start(self) -> None:
-        await self._registry.start()
-
-    async def stop(self) -> None:
-        await self._registry.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    async def decode(
-        self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]
-    ) -> IncomingEvent:
-        """The record's envelope and typed event; raises :class:`ContractError` if it is none."""
-        if not self._registry.started:
-            raise LifecycleError("the decoder is not started", fix="use 'async with EventDecoder'")
-        return await self._decoder.decode(value, headers)
-
-
 # -- re-applying ---------------------------------------------------------------------------
 
 
@@ -512,11 +463,7 @@ async def apply_with_retry(handler: Handler, delivery: Delivery, policy: RetryPo
     """Call ``handler`` as the subscriber would: retry what is retriable, up to the policy."""
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.max_attempts),
-        wait=wait_exponential_jitter(
-            multiplier=policy.initial_backoff_ms / 1000,
-            max=policy.max_backoff_ms / 1000,
-            jitter=policy.jitter_ms / 1000,
-        ),
+        wait=policy.wait(),
         retry=retry_if_exception(is_retriable),
         reraise=True,
     )
@@ -540,7 +487,7 @@ async def reapply(
     bootstrap_servers: str,
     windows: Sequence[PartitionWindow],
     handler: Handler,
-    decoder: EventDecoder,
+    decoder: RecordDecoder,
     *,
     keys: frozenset[bytes] = frozenset(),
     retry: RetryPolicy | None = None,
@@ -570,22 +517,14 @@ async def reapply(
 async def _reapply_one(
     record: ConsumerRecord[bytes, bytes],
     handler: Handler,
-    decoder: EventDecoder,
+    decoder: RecordDecoder,
     retry: RetryPolicy,
     report: ReapplyReport,
 ) -> None:
     where = f"{record.topic}[{record.partition}]"
     try:
         incoming = await decoder.decode(record.value, list(record.headers))
-        delivery = Delivery(
-            event=incoming.event,
-            envelope=incoming.envelope,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            attempt=1,
-        )
+        delivery = Delivery.of(record, incoming)
         outcome = await apply_with_retry(handler, delivery, retry)
     except Exception as exc:
         if unreachable(exc):

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.runner import load_adapter, run_adapter
-from bus.delivery import RetryPolicy
+from bus.delivery import Delivery, RetryPolicy
 from bus.errors import PermanentError
 from bus.ops.dlq import DeadLetter, DeadLetterError, read_dead_letters
-from bus.subscriber import Delivery, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.integration.test_replay import (
     as_state,

@@ -13,23 +13,24 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretBytes
 
 from bus.cli.main import main
 from bus.contract.events import PendudukUpdated, SpbeEvent
+from bus.decoding import RecordDecoder
+from bus.delivery import Delivery, Outcome
 from bus.ops.audit import AuditRecord, read_audit
 from bus.ops.replay import (
-    EventDecoder,
     ReplayMode,
     ReplayRequest,
     plan_replay,
     reapply,
 )
 from bus.publisher import Publisher, PublisherConfig, PublishResult
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
+from tests.support.kafka import committed_offsets, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -144,16 +145,6 @@ async def audit_of(bootstrap: str, subscriber: str, action: str) -> list[AuditRe
     return [r for r in await read_audit(bootstrap, subscriber=subscriber) if r.action == action]
 
 
-async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items()}
-
-
 # -- tests -----------------------------------------------------------------------------------
 
 
@@ -173,7 +164,7 @@ async def test_dry_run_prints_the_events_per_partition_and_changes_nothing(
     assert len(lines) == 3
     assert sum(int(line[-1]) for line in lines) == 18
     assert "would replay 18 event(s) in 3 partition(s)" in out
-    assert await committed(kafka_bootstrap, subscriber) == {}
+    assert await committed_offsets(kafka_bootstrap, subscriber) == {}
     assert await audit_of(kafka_bootstrap, subscriber, "replay.rewind") == []
 
 
@@ -216,10 +207,10 @@ async def test_rewind_is_refused_while_the_group_has_a_live_member_then_rewinds_
         assert "stop the subscriber" in err
         running.request_stop()
         await runner
-    assert set((await committed(kafka_bootstrap, subscriber)).values()) != {0}
+    assert set((await committed_offsets(kafka_bootstrap, subscriber)).values()) != {0}
 
     assert await cli(*replay) == 0
-    assert await committed(kafka_bootstrap, subscriber) == {
+    assert await committed_offsets(kafka_bootstrap, subscriber) == {
         TopicPartition(topic, 0): 0,
         TopicPartition(topic, 1): 0,
     }
@@ -295,7 +286,7 @@ async def test_reapply_of_a_time_window_and_of_one_key_hands_over_only_those_eve
 
     windows = await plan_replay(kafka_bootstrap, request())
     assert sum(w.count for w in windows) == 5
-    async with EventDecoder(kafka_bootstrap) as decoder:
+    async with RecordDecoder.connect(kafka_bootstrap) as decoder:
         report = await reapply(kafka_bootstrap, windows, count, decoder)
         assert {d.envelope.id for d in handed} == {r.event_id for r in window}
         assert report.applied == 5
@@ -309,7 +300,6 @@ async def test_reapply_of_a_time_window_and_of_one_key_hands_over_only_those_eve
 
 
 async def _key_of(bootstrap: str, topic: str, event_id: str) -> bytes:
-    from tests.support.kafka import read_all
 
     for record in await read_all(bootstrap, topic, 12):
         if dict(record.headers).get("ce_id") == event_id.encode() and record.key is not None:

@@ -28,11 +28,11 @@ from adapters.sinks.sql import RejectedEventError, SqlSink, SqlSinkConfig
 from bus.contract.envelope import DataClassification, Envelope, pseudonymise
 from bus.contract.events import KematianDicatat, PajakDaerahDibayar, PendudukUpdated, SpbeEvent
 from bus.contract.standard import example
-from bus.delivery import RetryPolicy
+from bus.delivery import Delivery, Outcome, RetryPolicy
 from bus.errors import ConfigError
 from bus.logs import configure_logging
 from bus.publisher import Publisher, PublisherConfig, PublishResult
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
 

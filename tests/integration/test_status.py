@@ -15,12 +15,13 @@ from prometheus_client import CollectorRegistry
 
 from bus.cli.main import main
 from bus.contract.events import IzinDiterbitkan
+from bus.delivery import Delivery
 from bus.errors import PermanentError
 from bus.ops.catalog import read_catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
 from bus.ops.metrics import BusMetrics, instrument_handler, serve_metrics, update_lag
 from bus.ops.status import collect_status
-from bus.subscriber import Delivery, Subscriber
+from bus.subscriber import Subscriber
 from tests.integration.test_catalog import catalogue
 from tests.integration.test_subscriber import FAST_RETRY, eventually, publish, subscriber_config
 from tests.support.events import izin

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bus.contract.events import IzinDiterbitkan
-from bus.delivery import RetryPolicy, dlq_topic
+from bus.delivery import Delivery, Outcome, RetryPolicy, dlq_topic
 from bus.errors import PermanentError, TransientError
 from bus.publisher import Publisher, PublisherConfig, PublishResult
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DPMPTSP, izin
-from tests.support.kafka import produce, read_all
+from tests.support.kafka import committed_offsets, produce, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -77,16 +76,6 @@ def many_keys(keys: int, per_key: int) -> list[tuple[IzinDiterbitkan, int]]:
         for s in range(1, per_key + 1)
         for k in range(keys)
     ]
-
-
-async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in offsets.items()}
 
 
 async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[TopicPartition, int]:

@@ -16,14 +16,15 @@ from aiokafka import TopicPartition
 from bus.contract.events import IzinDiterbitkan
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
-from bus.delivery import RetryPolicy, dlq_topic
+from bus.delivery import Delivery, RetryPolicy, dlq_topic
 from bus.localkafka.manager import LocalKafka
 from bus.publisher import Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
-from bus.subscriber import Delivery, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
-from tests.integration.test_subscriber import committed_offsets, end_offsets, eventually
+from tests.integration.test_subscriber import end_offsets, eventually
 from tests.support.events import SOURCE_DPMPTSP, izin
+from tests.support.kafka import committed_offsets
 from tests.support.ports import free_port_block
 
 pytestmark = pytest.mark.integration

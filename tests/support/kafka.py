@@ -7,9 +7,11 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import ConsumerRecord
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-__all__ = ["create_topic", "leaders", "partitions_of", "produce", "read_all"]
+__all__ = ["committed_offsets", "create_topic", "leaders", "partitions_of", "produce", "read_all"]
 
 
 async def create_topic(
@@ -88,3 +90,20 @@ async def read_all(
     finally:
         await consumer.stop()
     return records
+
+
+async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """The group's committed offsets (waiting for a coordinator on a fresh cluster)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(60),
+            wait=wait_fixed(0.2),
+            retry=retry_if_exception_type(GroupCoordinatorNotAvailableError),
+            reraise=True,
+        )
+        offsets = await retrying(admin.list_consumer_group_offsets, group)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in offsets.items()}

@@ -14,8 +14,9 @@ import asyncio
 import sys
 
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
+from bus.delivery import Delivery, Outcome
 from bus.logs import configure_logging
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 
 
 def main() -> int:

@@ -15,8 +15,9 @@ import sqlite3
 import sys
 
 from bus.contract.events import IzinDiterbitkan
+from bus.delivery import Delivery, Outcome
 from bus.logs import configure_logging
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import Subscriber, SubscriberConfig
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS processed (source TEXT, id TEXT, PRIMARY KEY (source, id));

@@ -10,11 +10,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from bus.contract.envelope import DataClassification, Envelope
-from bus.delivery import RetryPolicy
+from bus.delivery import Delivery, Outcome, RetryPolicy
 from bus.errors import PermanentError, PublishError, TransientError
 from bus.ops.metrics import BusMetrics, instrument_handler, record_published, serve_metrics
 from bus.publisher import PublishResult
-from bus.subscriber import Delivery, Outcome
 from tests.support.events import izin
 
 TOPIC = "spbe.dpmptsp.izin.v1"

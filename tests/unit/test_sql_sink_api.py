@@ -10,8 +10,8 @@ import pytest
 import adapters.sinks.sql as package
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from bus.contract.envelope import DataClassification, Envelope
+from bus.delivery import Delivery
 from bus.errors import ConfigError, LifecycleError, TransientError
-from bus.subscriber import Delivery
 from tests.support.events import izin
 
 

@@ -22,7 +22,7 @@ from bus.contract.events import (
     SpbeEvent,
 )
 from bus.contract.standard import example
-from bus.subscriber import Delivery
+from bus.delivery import Delivery
 from tests.support.events import izin, penduduk
 
 

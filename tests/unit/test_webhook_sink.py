@@ -21,9 +21,8 @@ from adapters.sinks.webhook.errors import (
 from adapters.sinks.webhook.signature import EVENT_ID_HEADER, verify
 from adapters.sinks.webhook.sink import USER_AGENT, WebhookSink
 from bus.contract.envelope import DataClassification, Envelope
-from bus.delivery import is_retriable
+from bus.delivery import Delivery, Outcome, is_retriable
 from bus.errors import LifecycleError, PermanentError, TransientError
-from bus.subscriber import Delivery, Outcome
 from tests.support.events import SOURCE_DPMPTSP, izin
 
 SECRET = b"0123456789abcdef-test-secret"

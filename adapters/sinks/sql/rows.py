@@ -23,7 +23,7 @@ from adapters.sinks.sql.config import EventMapping, MappingAction
 from adapters.sinks.sql.failures import RejectedEventError
 from adapters.sinks.sql.fields import read
 from adapters.sinks.sql.tables import SinkTables
-from bus.subscriber import Delivery
+from bus.delivery import Delivery
 
 __all__ = ["Change", "plan_change"]
 

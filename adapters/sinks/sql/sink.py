@@ -32,8 +32,8 @@ from adapters.sinks.sql.failures import FailureKind, RejectedEventError, classif
 from adapters.sinks.sql.rows import Change, plan_change
 from adapters.sinks.sql.tables import SinkTables, prepare_tables
 from adapters.sinks.sql.transaction import Result, Verdict, apply_changes
+from bus.delivery import Delivery, Outcome
 from bus.errors import ConfigError, LifecycleError, TransientError
-from bus.subscriber import Delivery, Outcome
 
 __all__ = ["SqlSink"]
 

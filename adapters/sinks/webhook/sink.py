@@ -35,8 +35,8 @@ from adapters.sinks.webhook.errors import (
     WebhookUnavailableError,
 )
 from adapters.sinks.webhook.signature import signature_headers
+from bus.delivery import Delivery, Outcome
 from bus.errors import LifecycleError
-from bus.subscriber import Delivery, Outcome
 
 __all__ = ["RETRIED_STATUSES", "USER_AGENT", "WebhookSink"]
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,6 +28,7 @@ from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
 from bus.delivery import BatchHandler, Handler
 from bus.errors import ConfigError
+from bus.lifecycle import run_until_stopped
 from bus.ops.metrics import (
     default_metrics,
     instrument_batch_handler,
@@ -100,25 +100,6 @@ def load_adapter(path: Path) -> AdapterFile:
         ) from None
 
 
-async def _wait_or_signal(
-    run: Callable[[], Coroutine[Any, Any, None]],
-    run_until_signal: Callable[[], Coroutine[Any, Any, None]],
-    request_stop: Callable[[], None],
-    stop: asyncio.Event | None,
-) -> None:
-    if stop is None:
-        await run_until_signal()
-        return
-    task: asyncio.Task[None] = asyncio.create_task(run())
-    stopper: asyncio.Task[Literal[True]] = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if stopper in done:
-        request_stop()
-    else:
-        stopper.cancel()
-    await task
-
-
 async def _run_subscriber(
     subscription: SubscriberConfig,
     handler: Handler,
@@ -138,9 +119,7 @@ async def _run_subscriber(
         )
     try:
         async with Subscriber(subscription, handler, batch_handler=batch_handler) as subscriber:
-            await _wait_or_signal(
-                subscriber.run, subscriber.run_until_signal, subscriber.request_stop, stop
-            )
+            await run_until_stopped(subscriber.run, subscriber.request_stop, stop=stop)
     finally:
         if lag is not None:
             lag.cancel()
@@ -178,7 +157,7 @@ async def run_adapter(
 async def _run(adapter: AdapterFile, stop: asyncio.Event | None, *, with_metrics: bool) -> None:
     if isinstance(adapter, OutboxRelayFile):
         async with OutboxRelay(adapter.relay) as relay:
-            await _wait_or_signal(relay.run, relay.run_until_signal, relay.request_stop, stop)
+            await run_until_stopped(relay.run, relay.request_stop, stop=stop)
     elif isinstance(adapter, SqlSinkFile):
         async with SqlSink(adapter.sink) as sql_sink:
             # A partition's batch applies in one transaction; a failing batch falls back

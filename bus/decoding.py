@@ -12,21 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from bus.contract.codec import InMemorySchemas
 from bus.contract.message import IncomingEvent, read_record
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import ContractError, LifecycleError, UnknownSchemaError
+from bus.lifecycle import Lifecycle
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 
 __all__ = ["RecordDecoder"]
 
 
-class RecordDecoder:
+class RecordDecoder(Lifecycle):
     """The local standard, then the registry (started and stopped by whoever owns it)."""
 
     def __init__(
@@ -60,18 +59,6 @@ class RecordDecoder:
     async def stop(self) -> None:
         if self._owns_registry:
             await self._registry.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def schema_for(self, fingerprint: int) -> AvroSchema | None:
         return self._local.schema_for(fingerprint) or self._registry.schema_for(fingerprint)

@@ -17,8 +17,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -31,11 +30,13 @@ from aiokafka.errors import (
 )
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
 
+from bus.contract.envelope import steward_of
 from bus.contract.events import SpbeEvent
 from bus.contract.message import OutgoingRecord, build_record
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
+from bus.lifecycle import Lifecycle
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.startup import (
@@ -105,7 +106,7 @@ def _secret(config: PublisherConfig) -> bytes | None:
     return env or None
 
 
-class Publisher:
+class Publisher(Lifecycle):
     """An idempotent, ``acks=all`` publisher of typed SPBE events for one source."""
 
     def __init__(
@@ -179,7 +180,7 @@ class Publisher:
                 start_timeout_s=self.config.start_timeout_s,
             )
         await self._registry.start()
-        opd = self.config.source.split("/")[2] if self.config.source.count("/") >= 3 else None
+        opd = steward_of(self.config.source)
         assert self._standard is not None
         for schema in self._standard.values():
             if schema.steward == opd:
@@ -196,18 +197,6 @@ class Publisher:
             await producer.stop()
         if self._registry is not None and self._owns_registry:
             await self._registry.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- publishing ------------------------------------------------------------------------
 

@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -59,6 +56,7 @@ from bus.delivery import (
     is_retriable,
 )
 from bus.errors import DeliveryError, LifecycleError
+from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.startup import default_start_timeout_s, start_client
@@ -127,7 +125,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
         )
 
 
-class Subscriber:
+class Subscriber(Lifecycle):
     """Consume the configured topics and hand each event to ``handler``."""
 
     def __init__(
@@ -246,18 +244,6 @@ class Subscriber:
         """Stop fetching; the loop finishes the records in hand, commits and returns."""
         self._stopping.set()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -284,14 +270,7 @@ class Subscriber:
 
     async def run_until_signal(self) -> None:
         """:meth:`run`, stopping gracefully on SIGTERM or SIGINT."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        try:
-            await self.run()
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await run_until_stopped(self.run, self.request_stop)
 
     async def _process_batch(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]

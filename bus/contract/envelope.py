@@ -44,11 +44,13 @@ __all__ = [
     "SOURCE_PATTERN",
     "SPECVERSION",
     "TOPIC_PATTERN",
+    "UUID7_PATTERN",
     "DataClassification",
     "Envelope",
     "from_headers",
     "new_event_id",
     "pseudonymise",
+    "steward_of",
     "to_headers",
     "topic_name",
 ]
@@ -72,7 +74,8 @@ TOPIC_PATTERN = re.compile(
     r"spbe\.(?P<domain>[a-z][a-z0-9]*)\.(?P<aggregate>[a-z][a-z0-9_]*)\.v(?P<major>[1-9]\d*)"
 )
 
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+#: A UUIDv7 in canonical lowercase form: what ``ce_id`` accepts.
+UUID7_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
@@ -89,6 +92,15 @@ class DataClassification(StrEnum):
     INTERNAL = "internal"
     CONFIDENTIAL = "confidential"
     RESTRICTED = "restricted"
+
+
+def steward_of(source: str) -> str | None:
+    """The OPD of a ``ce_source`` (``DISDUKCAPIL`` of ``ID/PEMDA-3273/DISDUKCAPIL/siak``).
+
+    ``None`` when ``source`` is not of the form :data:`SOURCE_PATTERN` describes.
+    """
+    match = SOURCE_PATTERN.fullmatch(source)
+    return match["opd"] if match else None
 
 
 def new_event_id() -> str:
@@ -312,7 +324,7 @@ def pseudonymise(secret: bytes, value: str) -> str:
 
 
 def _check_id(value: str) -> None:
-    if not _UUID7.fullmatch(value):
+    if not UUID7_PATTERN.fullmatch(value):
         raise EnvelopeError(
             f"ce_id {value!r} is not a UUIDv7 in canonical lowercase form",
             fix="create ids with bus.contract.envelope.new_event_id()",

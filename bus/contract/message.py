@@ -13,21 +13,25 @@ and the datum becomes the typed event.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bus.contract import codec
 from bus.contract.codec import SchemaResolver
-from bus.contract.envelope import Envelope, from_headers, new_event_id, pseudonymise, to_headers
+from bus.contract.envelope import (
+    Envelope,
+    from_headers,
+    new_event_id,
+    pseudonymise,
+    steward_of,
+    to_headers,
+)
 from bus.contract.events import EVENT_TYPES, SpbeEvent
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, ContractError
 
 __all__ = ["IncomingEvent", "OutgoingRecord", "build_record", "dataschema_uri", "read_record"]
-
-_SOURCE_OPD = re.compile(r"^ID/PEMDA-[0-9]+/(?P<opd>[A-Z0-9_-]+)/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +101,16 @@ def build_record(
         raise ContractError(
             f"schema {schema.record_name} does not describe a {event.event_name} event"
         )
-    match = _SOURCE_OPD.match(source)
-    if match is None:
+    opd = steward_of(source)
+    if opd is None:
         raise ContractError(
             f"ce_source {source!r} is not ID/PEMDA-<kode wilayah>/<OPD>/<application>",
             fix="use the X-Road style identifier, e.g. ID/PEMDA-3273/DISDUKCAPIL/siak",
         )
-    if schema.steward is not None and match["opd"] != schema.steward:
+    if schema.steward is not None and opd != schema.steward:
         raise ContractError(
             f"{event.event_name} may only be published by its steward {schema.steward}; "
-            f"ce_source names {match['opd']}",
+            f"ce_source names {opd}",
             fix="publish the event from the steward's adapter; other OPDs subscribe to it",
         )
     if schema.topic is None or schema.event_type is None or schema.classification is None:
@@ -120,7 +124,7 @@ def build_record(
         time=time or datetime.now(UTC),
         source=source,
         type=schema.event_type,
-        steward=schema.steward or match["opd"],
+        steward=schema.steward or opd,
         partitionkey=key,
         subject=key,
         dataclassification=schema.classification,

@@ -19,14 +19,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from bus.contract.envelope import new_event_id
 from bus.errors import BusError, KafkaRefusedError, LifecycleError
+from bus.lifecycle import Lifecycle
 from bus.registry.records import default_principal, utc_now
 from bus.startup import start_client
 from bus.topics import ensure_topics
@@ -124,7 +124,7 @@ def new_record(
     )
 
 
-class AuditLog:
+class AuditLog(Lifecycle):
     """Writes audit records; :meth:`start` creates the topic and connects before any action."""
 
     def __init__(self, bootstrap_servers: str, *, topic: str = AUDIT_TOPIC) -> None:
@@ -157,18 +157,6 @@ class AuditLog:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def record(self, entry: AuditRecord) -> int:
         """Write ``entry`` and wait for the broker's acknowledgement; returns its offset."""

@@ -43,7 +43,7 @@ from bus.errors import BusError, ConfigError
 from bus.startup import LiveNodeAdmin, start_client
 
 __all__ = [
-    "Failure",
+    "FailedEvent",
     "PartitionWindow",
     "Progress",
     "ReapplyReport",
@@ -425,7 +425,7 @@ async def read_windows(
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class FailedEvent:
     """An event that did not apply: where it is and why (the class and a message)."""
 
     topic: str
@@ -444,7 +444,7 @@ class ReapplyReport:
     applied: int = 0
     duplicates: int = 0
     skipped_keys: int = 0
-    failed: list[Failure] = field(default_factory=list)
+    failed: list[FailedEvent] = field(default_factory=list)
     per_partition: dict[str, int] = field(default_factory=dict)
 
     def as_result(self) -> dict[str, Any]:
@@ -536,7 +536,7 @@ async def _reapply_one(
                 f"{record.topic}:{record.partition}:{record.offset}",
             ) from exc
         report.failed.append(
-            Failure(record.topic, record.partition, record.offset, _error_class(exc), str(exc))
+            FailedEvent(record.topic, record.partition, record.offset, _error_class(exc), str(exc))
         )
         log.warning(
             "replay.failed",

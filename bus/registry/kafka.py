@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Mapping
-from types import TracebackType
 from typing import TypeVar
 
 import structlog
@@ -26,6 +25,7 @@ from aiokafka.errors import KafkaError
 from bus.contract.compatibility import CompatibilityMode, check_compatible, parse_mode
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, IncompatibleSchemaError, LifecycleError, UnknownSchemaError
+from bus.lifecycle import Lifecycle
 from bus.registry.errors import (
     RegistryError,
     RegistryUnavailableError,
@@ -39,7 +39,7 @@ from bus.registry.records import (
     utc_now,
     validate_subject,
 )
-from bus.registry.state import Outcome, RegistryState, Skipped
+from bus.registry.state import FoldOutcome, RegistryState, Skipped
 from bus.registry.topic import ensure_topic
 from bus.startup import (
     LiveNodeAdmin,
@@ -74,7 +74,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class SchemaRegistry:
+class SchemaRegistry(Lifecycle):
     """Registers, checks and resolves event schemas held in a compacted Kafka topic.
 
     Use it with ``async with SchemaRegistry(bootstrap) as registry:`` or call
@@ -170,18 +170,6 @@ class SchemaRegistry:
             return
         await self._close_clients()
         log.info("registry.stopped", topic=self.topic)
-
-    async def __aenter__(self) -> SchemaRegistry:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -408,12 +396,12 @@ class SchemaRegistry:
 
     def _fold(self, offset: int, key: bytes | None, value: bytes | None) -> None:
         outcome = self._state.apply(offset, key, value)
-        if outcome is Outcome.SKIPPED:
+        if outcome is FoldOutcome.SKIPPED:
             reason = self._state.skipped[-1].reason
             log.warning("registry.record_skipped", topic=self.topic, offset=offset, reason=reason)
-        elif outcome is Outcome.SHADOWED:
+        elif outcome is FoldOutcome.SHADOWED:
             log.info("registry.record_shadowed", topic=self.topic, offset=offset)
-        elif outcome is Outcome.DELETED:
+        elif outcome is FoldOutcome.DELETED:
             log.warning("registry.record_deleted", topic=self.topic, offset=offset)
 
     async def _write(self, key: bytes, value: bytes) -> int:

@@ -28,10 +28,10 @@ from bus.contract.schema import AvroSchema
 from bus.registry.errors import RegistryError
 from bus.registry.records import RecordKey, RegisteredSchema, SubjectConfig, parse_key
 
-__all__ = ["Outcome", "RegistryState", "Skipped"]
+__all__ = ["FoldOutcome", "RegistryState", "Skipped"]
 
 
-class Outcome(StrEnum):
+class FoldOutcome(StrEnum):
     """What applying one record did to the state."""
 
     ADDED = "added"  # a new version
@@ -77,7 +77,7 @@ class RegistryState:
 
     # -- folding ---------------------------------------------------------------------------
 
-    def apply(self, offset: int, key: bytes | None, value: bytes | None) -> Outcome:
+    def apply(self, offset: int, key: bytes | None, value: bytes | None) -> FoldOutcome:
         """Fold one record in; records must come in increasing offset order."""
         if offset < self.next_offset:
             raise ValueError(f"record at offset {offset} comes after offset {self.next_offset - 1}")
@@ -92,20 +92,20 @@ class RegistryState:
 
     def _apply_config(
         self, offset: int, parsed: RecordKey, key: bytes | None, value: bytes | None
-    ) -> Outcome:
+    ) -> FoldOutcome:
         if value is None:
             self._configs.pop(parsed.subject, None)
-            return Outcome.DELETED
+            return FoldOutcome.DELETED
         try:
             config = SubjectConfig.from_record(key, value, offset=offset)
         except RegistryError as exc:
             return self._skip(offset, exc.message)
         self._configs[parsed.subject] = config
-        return Outcome.CONFIG
+        return FoldOutcome.CONFIG
 
     def _apply_version(
         self, offset: int, subject: str, version: int, key: bytes | None, value: bytes | None
-    ) -> Outcome:
+    ) -> FoldOutcome:
         versions = self._versions.setdefault(subject, {})
         winner = versions.get(version)
         if value is None:
@@ -115,7 +115,7 @@ class RegistryState:
                 self._forget(winner)
             if not versions:
                 del self._versions[subject]
-            return Outcome.DELETED
+            return FoldOutcome.DELETED
         try:
             record = RegisteredSchema.from_record(key, value, offset=offset)
         except RegistryError as exc:
@@ -127,16 +127,16 @@ class RegistryState:
         if winner is None:
             versions[version] = record
             self._by_fingerprint.setdefault(record.fingerprint, record)
-            return Outcome.ADDED
+            return FoldOutcome.ADDED
         if record == winner:
             self._shadowed.discard((subject, version))
-            return Outcome.DUPLICATE
+            return FoldOutcome.DUPLICATE
         self._shadowed.add((subject, version))
-        return Outcome.SHADOWED
+        return FoldOutcome.SHADOWED
 
-    def _skip(self, offset: int, reason: str) -> Outcome:
+    def _skip(self, offset: int, reason: str) -> FoldOutcome:
         self.skipped.append(Skipped(offset, reason))
-        return Outcome.SKIPPED
+        return FoldOutcome.SKIPPED
 
     def _forget(self, gone: RegisteredSchema) -> None:
         if self._by_fingerprint.get(gone.fingerprint) is not gone:

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from adapters.db import create_engine
 from adapters.sources.outbox import add_to_outbox, create_outbox_table, outbox_table
-from adapters.sources.outbox.rows import UUID7_PATTERN, RowRejected
+from adapters.sources.outbox.rows import RowRejected
+from bus.contract.envelope import UUID7_PATTERN
 from bus.contract.events import IzinDiterbitkan
 from bus.contract.standard import example
 from bus.errors import ContractError, EventValidationError

@@ -25,7 +25,7 @@ from bus.registry.records import (
     validate_subject,
     version_key,
 )
-from bus.registry.state import Outcome
+from bus.registry.state import FoldOutcome
 from bus.registry.topic import topic_settings
 
 Mode = CompatibilityMode
@@ -219,8 +219,8 @@ def test_versions_are_listed_in_version_order_whatever_the_offsets() -> None:
 
 def test_the_same_record_twice_is_a_duplicate_not_a_new_version() -> None:
     state = RegistryState()
-    assert state.apply(0, *rec(registered())) is Outcome.ADDED
-    assert state.apply(1, *rec(registered())) is Outcome.DUPLICATE
+    assert state.apply(0, *rec(registered())) is FoldOutcome.ADDED
+    assert state.apply(1, *rec(registered())) is FoldOutcome.DUPLICATE
     assert len(state.versions(SUBJECT)) == 1
     assert state.shadowed(SUBJECT) == []
 
@@ -231,15 +231,15 @@ def test_earlier_offset_wins_a_version_written_twice_and_the_key_is_marked_for_r
     assert state.version(SUBJECT, 2) == first
     assert state.schema_for(V3.fingerprint) is None  # the loser is not resolvable
     assert state.shadowed(SUBJECT) == [first]  # compaction would keep the loser: write again
-    assert state.apply(3, *rec(first)) is Outcome.DUPLICATE
+    assert state.apply(3, *rec(first)) is FoldOutcome.DUPLICATE
     assert state.shadowed(SUBJECT) == []
 
 
 def test_a_corrupt_record_is_skipped_and_later_records_still_apply() -> None:
     state = RegistryState()
-    assert state.apply(0, b"rubbish", b"{}") is Outcome.SKIPPED
-    assert state.apply(1, version_key(SUBJECT, 1), b"not json") is Outcome.SKIPPED
-    assert state.apply(2, *rec(registered())) is Outcome.ADDED
+    assert state.apply(0, b"rubbish", b"{}") is FoldOutcome.SKIPPED
+    assert state.apply(1, version_key(SUBJECT, 1), b"not json") is FoldOutcome.SKIPPED
+    assert state.apply(2, *rec(registered())) is FoldOutcome.ADDED
     assert [s.offset for s in state.skipped] == [0, 1]
     assert "not <subject>/v<version>" in state.skipped[0].reason
     assert state.versions(SUBJECT) == [registered()]
@@ -283,7 +283,7 @@ def test_a_tombstone_deletes_a_version_or_resets_the_mode() -> None:
     assert [v.version for v in state.versions(SUBJECT)] == [1]
     assert state.schema_for(V2.fingerprint) is None
     assert state.mode_of(SUBJECT) is Mode.BACKWARD
-    assert state.apply(5, *rec(registered(V3, 2))) is Outcome.ADDED  # the key is free again
+    assert state.apply(5, *rec(registered(V3, 2))) is FoldOutcome.ADDED  # the key is free again
 
 
 def test_schemas_are_found_by_fingerprint_across_subjects() -> None:

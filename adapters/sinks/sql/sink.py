@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
 import sqlalchemy as sa
 import structlog
@@ -34,6 +32,7 @@ from adapters.sinks.sql.tables import SinkTables, prepare_tables
 from adapters.sinks.sql.transaction import Result, Verdict, apply_changes
 from bus.delivery import Delivery, Outcome
 from bus.errors import ConfigError, LifecycleError, TransientError
+from bus.lifecycle import Lifecycle
 
 __all__ = ["SqlSink"]
 
@@ -52,7 +51,7 @@ class _Open:
     tables: SinkTables
 
 
-class SqlSink:
+class SqlSink(Lifecycle):
     """A handler applying mapped events into ``config.table``; start it before use."""
 
     def __init__(self, config: SqlSinkConfig) -> None:
@@ -79,18 +78,6 @@ class SqlSink:
         if opened is not None:
             await run_sync(opened.base.dispose)
             self._log.info("sink.stopped")
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _started(self) -> _Open:
         if self._open is None:

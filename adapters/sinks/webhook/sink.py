@@ -21,8 +21,6 @@ HTTP status and the attempt, never the body: it may hold personal data.
 from __future__ import annotations
 
 import time
-from types import TracebackType
-from typing import Self
 
 import httpx
 import structlog
@@ -37,6 +35,7 @@ from adapters.sinks.webhook.errors import (
 from adapters.sinks.webhook.signature import signature_headers
 from bus.delivery import Delivery, Outcome
 from bus.errors import LifecycleError
+from bus.lifecycle import Lifecycle
 
 __all__ = ["RETRIED_STATUSES", "USER_AGENT", "WebhookSink"]
 
@@ -49,7 +48,7 @@ _READ_LIMIT = 4096
 log = structlog.get_logger(__name__)
 
 
-class WebhookSink:
+class WebhookSink(Lifecycle):
     """Deliver events to one webhook endpoint; use an instance as a Subscriber handler."""
 
     def __init__(
@@ -82,18 +81,6 @@ class WebhookSink:
         if client is not None:
             await client.aclose()
             self._log.info("webhook.stopped")
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def __call__(self, delivery: Delivery) -> Outcome:
         """POST ``delivery`` as a signed CloudEvent; APPLIED on 2xx, else raise (see module)."""

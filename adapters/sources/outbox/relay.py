@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -39,9 +37,10 @@ from adapters.sources.outbox.rows import (
     next_attempt_at,
     valid_event_id,
 )
-from adapters.sources.outbox.store import Claim, Failure, OutboxStore, relay_engine
+from adapters.sources.outbox.store import Claim, OutboxStore, RowFailure, relay_engine
 from adapters.sources.outbox.table import outbox_table
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
+from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.publisher import Publisher
 
 __all__ = ["OutboxRelay", "RelayStats"]
@@ -73,7 +72,7 @@ class RelayStats:
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     published: list[int]
-    failures: list[Failure]
+    failures: list[RowFailure]
 
 
 def _now() -> datetime:
@@ -102,7 +101,7 @@ def _by_aggregate(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
     return list(groups.values())
 
 
-class OutboxRelay:
+class OutboxRelay(Lifecycle):
     """Publishes one application's outbox table to Kafka, as its steward ``source``."""
 
     def __init__(self, config: OutboxRelayConfig, *, publisher: Publisher | None = None) -> None:
@@ -154,18 +153,6 @@ class OutboxRelay:
         """Ask :meth:`run` to return after the cycle in hand."""
         self._stopping.set()
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     def _started(self) -> tuple[OutboxStore, Publisher]:
         if self._store is None or self._publisher is None:
             raise LifecycleError(
@@ -206,14 +193,7 @@ class OutboxRelay:
 
     async def run_until_signal(self) -> None:
         """:meth:`run`, stopping after the cycle in hand on SIGTERM or SIGINT."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        try:
-            await self.run()
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        await run_until_stopped(self.run, self.request_stop)
 
     @staticmethod
     def _due(deadline: float) -> bool:
@@ -288,7 +268,7 @@ class OutboxRelay:
 
     async def _publish_aggregate(
         self, publisher: Publisher, rows: list[OutboxRow]
-    ) -> tuple[list[int], Failure | None]:
+    ) -> tuple[list[int], RowFailure | None]:
         """Publish one aggregate's rows in order; stop at the first that fails."""
         published: list[int] = []
         for row in rows:
@@ -301,7 +281,7 @@ class OutboxRelay:
             published.append(row.id)
         return published, None
 
-    def _failure(self, row: OutboxRow, exc: BusError) -> Failure:
+    def _failure(self, row: OutboxRow, exc: BusError) -> RowFailure:
         attempts = row.attempts + 1
         retry_at = next_attempt_at(
             _now(),
@@ -319,7 +299,7 @@ class OutboxRelay:
             error=error_text(exc),
             retry_in_s=round((retry_at - _now()) / timedelta(seconds=1), 3),
         )
-        return Failure(row=row, error=error_text(exc), retry_at=retry_at)
+        return RowFailure(row=row, error=error_text(exc), retry_at=retry_at)
 
     async def _mark(self, claim: Claim, outcome: _Outcome) -> None:
         """Record the cycle's outcome and commit, releasing the claim."""

@@ -8,16 +8,15 @@ which never echo field values, so they are safe to store in ``last_error`` and t
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bus.contract.envelope import UUID7_PATTERN
 from bus.contract.events import EVENT_TYPES, SpbeEvent
 from bus.errors import BusError, ContractError, FieldProblem
 
 __all__ = [
     "LAST_ERROR_MAX_CHARS",
-    "UUID7_PATTERN",
     "OutboxRow",
     "RowRejected",
     "decode_event",
@@ -27,8 +26,6 @@ __all__ = [
     "valid_event_id",
 ]
 
-#: A UUIDv7 in canonical lowercase form: what ``ce_id`` accepts.
-UUID7_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 #: ``last_error`` keeps at most this many characters.
 LAST_ERROR_MAX_CHARS = 2000
 

@@ -39,8 +39,8 @@ from bus.errors import ConfigError
 
 __all__ = [
     "Claim",
-    "Failure",
     "OutboxStore",
+    "RowFailure",
     "followers_query",
     "heads_query",
     "lock_query",
@@ -67,7 +67,7 @@ def relay_engine(url: str) -> Engine:
 
 
 @dataclass(frozen=True, slots=True)
-class Failure:
+class RowFailure:
     """A row that could not be published this time, and why (no field values)."""
 
     row: OutboxRow
@@ -83,7 +83,9 @@ class Claim:
     connection: Connection
     rows: list[OutboxRow] = field(default_factory=list)
 
-    def finish(self, published: Sequence[int], failures: Sequence[Failure], now: datetime) -> None:
+    def finish(
+        self, published: Sequence[int], failures: Sequence[RowFailure], now: datetime
+    ) -> None:
         """Mark ``published`` ids and record ``failures``, then commit (releasing the locks)."""
         table = self.store.table
         conn = self.connection

@@ -16,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from adapters.config_file import describe_errors, read_config_data
-from adapters.sinks.sql import SqlSink, SqlSinkConfig
-from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
-from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
+from adapters.kinds import (
+    KINDS,
+    AdapterFile,
+    OutboxRelayFile,
+    SinkAdapter,
+    SinkKind,
+    SourceKind,
+    batch_handler_of,
+)
 from bus.delivery import BatchHandler, Handler
 from bus.errors import ConfigError
 from bus.lifecycle import run_until_stopped
@@ -39,59 +46,31 @@ from bus.ops.metrics import (
 from bus.subscriber import Subscriber, SubscriberConfig
 
 __all__ = [
-    "AdapterFile",
-    "OutboxRelayFile",
-    "SqlSinkFile",
-    "WebhookSinkFile",
+    "SubscriberSink",
     "load_adapter",
+    "load_subscriber_sink",
     "run_adapter",
 ]
 
 log = structlog.get_logger(__name__)
 
 
-class OutboxRelayFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["outbox-relay"]
-    relay: OutboxRelayConfig
-
-
-class SqlSinkFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["sql-sink"]
-    subscription: SubscriberConfig
-    sink: SqlSinkConfig
-
-
-class WebhookSinkFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["webhook-sink"]
-    subscription: SubscriberConfig
-    webhook: WebhookSinkConfig
-
-
-AdapterFile = OutboxRelayFile | SqlSinkFile | WebhookSinkFile
-_KINDS: dict[str, type[AdapterFile]] = {
-    "outbox-relay": OutboxRelayFile,
-    "sql-sink": SqlSinkFile,
-    "webhook-sink": WebhookSinkFile,
-}
-
-
 def load_adapter(path: Path) -> AdapterFile:
     """Read and validate an adapter file; one ConfigError names every mistake."""
     data = read_config_data(path)
     kind = data.get("kind")
-    model = _KINDS.get(kind) if isinstance(kind, str) else None
-    if model is None:
-        close = difflib.get_close_matches(str(kind), list(_KINDS), n=1)
+    found = KINDS.get(kind) if isinstance(kind, str) else None
+    if found is None:
+        close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise ConfigError(
             f"{path}: kind: {kind!r} is not an adapter kind",
-            fix=f"{hint}set kind to one of: {', '.join(_KINDS)}",
+            fix=f"{hint}set kind to one of: {', '.join(KINDS)}",
         )
+    model = found.file
     try:
-        return model.model_validate(data)
+        adapter: AdapterFile = model.model_validate(data)  # type: ignore[assignment]
+        return adapter
     except ValidationError as exc:
         raise ConfigError(
             f"{path} has {exc.error_count()} problem{'s' if exc.error_count() != 1 else ''}:\n"
@@ -155,23 +134,58 @@ async def run_adapter(
 
 
 async def _run(adapter: AdapterFile, stop: asyncio.Event | None, *, with_metrics: bool) -> None:
-    if isinstance(adapter, OutboxRelayFile):
-        async with OutboxRelay(adapter.relay) as relay:
-            await run_until_stopped(relay.run, relay.request_stop, stop=stop)
-    elif isinstance(adapter, SqlSinkFile):
-        async with SqlSink(adapter.sink) as sql_sink:
-            # A partition's batch applies in one transaction; a failing batch falls back
-            # to one event at a time, so outcomes are the same, only faster.
+    kind = KINDS[adapter.kind]
+    if isinstance(kind, SourceKind):
+        async with kind.build(adapter) as source:
+            await run_until_stopped(source.run, source.request_stop, stop=stop)
+    else:
+        assert not isinstance(adapter, OutboxRelayFile)
+        async with kind.build(adapter) as sink:
+            # A sink that applies a partition's batch in one transaction falls back to one
+            # event at a time when the batch fails, so outcomes are the same, only faster.
             await _run_subscriber(
                 adapter.subscription,
-                sql_sink,
+                sink,
                 stop,
-                batch_handler=sql_sink.apply_batch,
+                batch_handler=batch_handler_of(sink),
                 with_metrics=with_metrics,
             )
-    else:
-        async with WebhookSink(adapter.webhook) as webhook_sink:
-            await _run_subscriber(
-                adapter.subscription, webhook_sink, stop, with_metrics=with_metrics
-            )
     log.info("adapter.stopped", kind=adapter.kind)
+
+
+def load_subscriber_sink(path: Path, subscriber: str, topics: Sequence[str]) -> SubscriberSink:
+    """The subscription and the (not yet started) sink of ``subscriber``'s adapter file.
+
+    Refuses a source's file, another subscriber's file, and one that does not consume
+    every topic of ``topics``: a replay or redrive must apply events as that subscriber.
+    """
+    adapter = load_adapter(path)
+    kind = KINDS[adapter.kind]
+    if not isinstance(kind, SinkKind) or isinstance(adapter, OutboxRelayFile):
+        sinks = ", ".join(name for name, k in KINDS.items() if isinstance(k, SinkKind))
+        raise ConfigError(
+            f"{path} is an {adapter.kind} file; events are applied by a sink",
+            fix=f"pass the subscriber's adapter file (kind {sinks})",
+        )
+    subscription = adapter.subscription
+    if subscription.subscriber_id != subscriber:
+        raise ConfigError(
+            f"{path} is the adapter of subscriber {subscription.subscriber_id}, not {subscriber}",
+            fix="pass the adapter file of the subscriber named by --subscriber",
+        )
+    missing = [t for t in topics if t not in subscription.topics]
+    if missing:
+        raise ConfigError(
+            f"subscriber {subscriber} does not consume {', '.join(missing)} (its adapter file "
+            f"lists {', '.join(subscription.topics)})",
+            fix="check --topic, or the adapter file",
+        )
+    return SubscriberSink(subscription=subscription, sink=kind.build(adapter))
+
+
+@dataclass(frozen=True)
+class SubscriberSink:
+    """A subscriber's adapter file: its subscription and its (not yet started) sink."""
+
+    subscription: SubscriberConfig
+    sink: SinkAdapter

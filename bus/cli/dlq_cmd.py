@@ -14,7 +14,6 @@ from bus.cli.replay_cmd import (
     add_bootstrap_option,
     bootstrap_of,
     failure_result,
-    load_subscriber_sink,
     run_async,
 )
 from bus.contract.message import IncomingEvent
@@ -221,6 +220,8 @@ async def _show(args: argparse.Namespace) -> int:
 
 async def _redrive(args: argparse.Namespace) -> int:
     reason = _reason(args)
+    from adapters.runner import load_subscriber_sink  # adapters sit above the library
+
     target = load_subscriber_sink(args.adapter, args.subscriber, [args.topic])
     bootstrap = bootstrap_of(args, target.subscription)
     letters = [

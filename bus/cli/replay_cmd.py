@@ -14,13 +14,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bus.decoding import RecordDecoder
-from bus.delivery import Handler
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq import mask_text
@@ -37,14 +34,14 @@ from bus.ops.replay import (
 )
 from bus.subscriber import SubscriberConfig
 
+if TYPE_CHECKING:
+    from adapters.runner import SubscriberSink
+
 __all__ = [
     "DEFAULT_BOOTSTRAP",
     "ENV_BOOTSTRAP",
     "ProgressLine",
-    "SinkHandle",
-    "SubscriberSink",
     "add_replay_command",
-    "load_subscriber_sink",
     "run_async",
 ]
 
@@ -147,61 +144,6 @@ def bootstrap_of(args: argparse.Namespace, subscription: SubscriberConfig | None
 # -- the subscriber's sink -------------------------------------------------------------------
 
 
-class SinkHandle(Protocol):
-    """A sink as an async context manager that yields the handler (SqlSink, WebhookSink)."""
-
-    async def __aenter__(self) -> Handler: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-@dataclass(frozen=True)
-class SubscriberSink:
-    """A subscriber's adapter file: its subscription and its (not yet started) sink."""
-
-    subscription: SubscriberConfig
-    sink: SinkHandle
-
-
-def load_subscriber_sink(path: Path, subscriber: str, topics: list[str]) -> SubscriberSink:
-    """Build the sink of ``subscriber`` from its ``sql-sink`` or ``webhook-sink`` file."""
-    # Adapters sit above the core library; only CLI commands reach up to them.
-    from adapters.runner import SqlSinkFile, WebhookSinkFile, load_adapter
-    from adapters.sinks.sql import SqlSink
-    from adapters.sinks.webhook import WebhookSink
-
-    adapter = load_adapter(path)
-    sink: SinkHandle
-    if isinstance(adapter, SqlSinkFile):
-        sink = SqlSink(adapter.sink)
-    elif isinstance(adapter, WebhookSinkFile):
-        sink = WebhookSink(adapter.webhook)
-    else:
-        raise ConfigError(
-            f"{path} is an {adapter.kind} file; events are applied by a sink",
-            fix="pass the subscriber's sql-sink or webhook-sink file",
-        )
-    subscription = adapter.subscription
-    if subscription.subscriber_id != subscriber:
-        raise ConfigError(
-            f"{path} is the adapter of subscriber {subscription.subscriber_id}, not {subscriber}",
-            fix="pass the adapter file of the subscriber named by --subscriber",
-        )
-    missing = [t for t in topics if t not in subscription.topics]
-    if missing:
-        raise ConfigError(
-            f"subscriber {subscriber} does not consume {', '.join(missing)} (its adapter file "
-            f"lists {', '.join(subscription.topics)})",
-            fix="check --topic, or the adapter file",
-        )
-    return SubscriberSink(subscription=subscription, sink=sink)
-
-
 # -- progress --------------------------------------------------------------------------------
 
 
@@ -289,6 +231,9 @@ def _print_windows(windows: list[PartitionWindow], *, dry_run: bool) -> None:
 
 
 async def _replay(args: argparse.Namespace) -> int:
+    # Adapters sit above the core library; only CLI commands reach up to them.
+    from adapters.runner import load_subscriber_sink
+
     request = _request(args)
     target = (
         load_subscriber_sink(args.adapter, request.subscriber, list(request.topics))

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runner import OutboxRelayFile, SqlSinkFile, WebhookSinkFile, load_adapter
+from adapters.kinds import KINDS
+from adapters.runner import load_adapter
 from bus.cli.main import main
 from bus.errors import ConfigError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "adapters"
 FILES = sorted(DEPLOY.glob("*.yaml"))
-KINDS = {"outbox-relay": OutboxRelayFile, "sql-sink": SqlSinkFile, "webhook-sink": WebhookSinkFile}
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def test_every_kind_has_a_shipped_example() -> None:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_shipped_adapter_file_is_valid(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     adapter = load_adapter(path)
-    assert isinstance(adapter, KINDS[adapter.kind])
+    assert isinstance(adapter, KINDS[adapter.kind].file)
     assert main(["run", str(path), "--check"]) == 0
     assert f"valid {adapter.kind} configuration" in capsys.readouterr().out
 

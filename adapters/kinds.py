@@ -1,0 +1,145 @@
+"""Every adapter kind in one table, keyed by the ``kind:`` of its file.
+
+An adapter is either a **source** (it reads an OPD's database and publishes: the outbox
+relay) or a **sink** (a subscriber hands it each event: the SQL and webhook sinks). Both
+have the same parts: a config model with ``from_file``, ``start``/``stop``/``async with``
+(:class:`bus.lifecycle.Lifecycle`), errors under the bus's one tree, and an ``__all__``.
+A source runs its own loop (``run``/``request_stop``); a sink is a handler, and may apply
+a partition's events together (``apply_batch``).
+
+``spbe-bus run``, ``replay --mode reapply`` and ``dlq redrive`` all find an adapter here.
+Adding a kind is one package under ``adapters/sources`` or ``adapters/sinks`` and one entry
+in :data:`KINDS`; ``docs/architecture.md`` has the recipe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from adapters.sinks.sql import SqlSink, SqlSinkConfig
+from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
+from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
+from bus.delivery import BatchHandler, Delivery, Outcome
+from bus.subscriber import SubscriberConfig
+
+__all__ = [
+    "KINDS",
+    "AdapterFile",
+    "OutboxRelayFile",
+    "SinkAdapter",
+    "SinkFile",
+    "SinkKind",
+    "SourceAdapter",
+    "SourceKind",
+    "SqlSinkFile",
+    "WebhookSinkFile",
+    "batch_handler_of",
+]
+
+
+class SourceAdapter(Protocol):
+    """A source: started and stopped, with a loop that publishes until asked to stop."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def run(self) -> None: ...
+    def request_stop(self) -> None: ...
+
+
+class SinkAdapter(Protocol):
+    """A sink: started and stopped, applying one delivery per call."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def __call__(self, delivery: Delivery) -> Outcome | None: ...
+
+
+@runtime_checkable
+class _AppliesBatches(Protocol):
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> Sequence[Outcome | None]: ...
+
+
+def batch_handler_of(sink: SinkAdapter) -> BatchHandler | None:
+    """The sink's way to apply a partition's events in one go, if it has one."""
+    return sink.apply_batch if isinstance(sink, _AppliesBatches) else None
+
+
+class OutboxRelayFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["outbox-relay"]
+    relay: OutboxRelayConfig
+
+
+class SqlSinkFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["sql-sink"]
+    subscription: SubscriberConfig
+    sink: SqlSinkConfig
+
+
+class WebhookSinkFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["webhook-sink"]
+    subscription: SubscriberConfig
+    webhook: WebhookSinkConfig
+
+
+SinkFile = SqlSinkFile | WebhookSinkFile
+AdapterFile = OutboxRelayFile | SqlSinkFile | WebhookSinkFile
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of source: its file's model, and how to build the source from a file."""
+
+    file: type[BaseModel]
+    build: Callable[[Any], SourceAdapter]
+    role: Literal["source"] = "source"
+
+
+@dataclass(frozen=True)
+class SinkKind:
+    """A kind of sink: its file's model (with a ``subscription``), and how to build it."""
+
+    file: type[BaseModel]
+    build: Callable[[Any], SinkAdapter]
+    role: Literal["sink"] = "sink"
+
+
+def _relay(file: OutboxRelayFile) -> OutboxRelay:
+    return OutboxRelay(file.relay)
+
+
+def _sql_sink(file: SqlSinkFile) -> SqlSink:
+    return SqlSink(file.sink)
+
+
+def _webhook_sink(file: WebhookSinkFile) -> WebhookSink:
+    return WebhookSink(file.webhook)
+
+
+#: ``kind:`` -> what it is. The one place that knows every adapter.
+KINDS: dict[str, SourceKind | SinkKind] = {
+    "outbox-relay": SourceKind(OutboxRelayFile, _relay),
+    "sql-sink": SinkKind(SqlSinkFile, _sql_sink),
+    "webhook-sink": SinkKind(WebhookSinkFile, _webhook_sink),
+}

@@ -16,14 +16,14 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from bus.errors import ConfigError
 
-__all__ = ["describe_errors", "interpolate", "load_config", "read_config_data"]
+__all__ = ["FromFile", "describe_errors", "interpolate", "load_config", "read_config_data"]
 
 M = TypeVar("M", bound=BaseModel)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -130,3 +130,15 @@ def load_config(model: type[M], path: Path) -> M:
             f"{path} has {count} problem{'s' if count != 1 else ''}:\n{problems}",
             fix="correct the keys above; README.md documents every adapter's keys",
         ) from None
+
+
+class FromFile:
+    """Mixed into an adapter's config model: ``Config.from_file(path)``."""
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Self:
+        """Load a YAML or TOML file (``${ENV}`` values allowed); raise ConfigError on mistakes."""
+        if not issubclass(cls, BaseModel):
+            raise TypeError(f"{cls.__name__} mixes in FromFile but is not a pydantic model")
+        loaded: Self = load_config(cls, Path(path))
+        return loaded

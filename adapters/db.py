@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from enum import StrEnum
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bus.errors import ConfigError
 
-__all__ = ["Dialect", "create_engine", "dialect_of", "run_sync"]
+__all__ = ["Dialect", "begin_immediate", "create_engine", "dialect_of", "run_sync"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -47,24 +47,47 @@ def dialect_of(engine: Engine) -> Dialect:
 def create_engine(url: str, **kwargs: object) -> Engine:
     """An engine for ``url`` with settings that suit adapters.
 
-    SQLite gets a 30 s busy timeout (a relay and an application share the file);
-    PostgreSQL and MariaDB get pre-ping so a restarted server costs one retry, not an error.
+    SQL parameters never appear in the errors it raises (they hold field values: a NIK,
+    a name), so no error message, log line or dead-letter header can carry them. SQLite
+    gets a 30 s busy timeout (a relay and an application share the file); PostgreSQL and
+    MariaDB get pre-ping so a restarted server costs one retry, not an error.
     """
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except sa.exc.ArgumentError:
+        # The URL is not echoed: it may hold the database password.
         raise ConfigError(
-            f"database_url {url!r} is not a database URL",
+            "database_url is not a database URL (it holds no dialect://... form)",
             fix="e.g. postgresql+psycopg://user:pass@host/db, mysql+pymysql://user:pass@host/db "
             "or sqlite:///path/to/file.db",
-        ) from exc
-    options: dict[str, object] = dict(kwargs)
+        ) from None
+    options: dict[str, object] = {"hide_parameters": True, **kwargs}
     if parsed.get_backend_name() == "sqlite":
         options.setdefault("connect_args", {"timeout": 30})
     else:
         options.setdefault("pool_pre_ping", True)
     engine = sa.create_engine(parsed, **options)
     dialect_of(engine)
+    return engine
+
+
+def begin_immediate(engine: Engine) -> Engine:
+    """On SQLite, take the write lock at ``BEGIN`` (SQLAlchemy's documented pysqlite recipe).
+
+    Two writers then never both read a row's state and both write; the second waits (up
+    to the busy timeout) instead of failing half-way. Other databases are left as they are.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     return engine
 
 

@@ -93,8 +93,10 @@ def test_a_yaml_config_file_takes_secrets_from_the_environment(
         "key_secret: ${SPBE_KEY_SECRET}\n"
         "batch_size: 100\n"
     )
-    config = load_config(OutboxRelayConfig, path)
-    assert config.database_url.endswith("relay:rahasia@db/siak")
+    config = OutboxRelayConfig.from_file(path)
+    assert config.database_url.get_secret_value().endswith("relay:rahasia@db/siak")
+    assert "rahasia" not in repr(config), "the database password is a secret"
+    assert config == load_config(OutboxRelayConfig, path)
     assert config.key_secret is not None
     assert config.key_secret.get_secret_value() == b"dukcapil-test-secret-0123456789"
     assert config.batch_size == 100

@@ -30,7 +30,6 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Final, Self
 
 from pydantic import (
@@ -48,7 +47,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from adapters.config_file import load_config
+from adapters.config_file import FromFile
 from adapters.sinks.sql.fields import PathError, ValueKind, kind_of_constant, resolve
 from bus.contract.events import EVENT_TYPES
 
@@ -153,7 +152,7 @@ class EventMapping(BaseModel):
         return data
 
 
-class SqlSinkConfig(BaseModel):
+class SqlSinkConfig(FromFile, BaseModel):
     """One SQL sink: a database, one target table, and a mapping per event type.
 
     The processed-event table records every event applied, keyed by (``ce_source``,
@@ -183,11 +182,6 @@ class SqlSinkConfig(BaseModel):
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> SqlSinkConfig:
-        """Load a YAML or TOML file (``${ENV}`` values allowed); raise ConfigError on mistakes."""
-        return load_config(cls, Path(path))
 
 
 def _error(loc: tuple[str, ...], problem: str, fix: str, value: object) -> InitErrorDetails:

@@ -8,11 +8,11 @@ second waits (up to the engine's busy timeout) instead of failing half-way.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters.db import begin_immediate
 from adapters.sinks.sql.failures import DbFailure, FailureKind
 
 __all__ = ["describe", "prepare"]
@@ -41,17 +41,8 @@ _SCHEMA = re.compile(r"no such (table|column)|has no column named")
 
 
 def prepare(engine: Engine) -> Engine:
-    """Take the write lock at ``BEGIN`` (SQLAlchemy's documented pysqlite recipe)."""
-
-    @sa.event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    @sa.event.listens_for(engine, "begin")
-    def _begin_immediate(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    """Take the write lock at ``BEGIN``: :func:`adapters.db.begin_immediate`."""
+    return begin_immediate(engine)
 
 
 def describe(error: BaseException | None) -> DbFailure:

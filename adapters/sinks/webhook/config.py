@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator, model_validator
 
+from adapters.config_file import FromFile
 from adapters.sinks.webhook.signature import EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = [
@@ -54,7 +55,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 
 _GENERATE = "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'`"
 
 
-class WebhookSinkConfig(BaseModel):
+class WebhookSinkConfig(FromFile, BaseModel):
     """One webhook subscriber: its endpoint, the shared secret, and how long to wait."""
 
     # Errors never echo the input: it holds the secret and, often, an API key in headers.

@@ -10,8 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from adapters.config_file import FromFile
 from bus.contract.envelope import SOURCE_PATTERN
 from bus.publisher import PublisherConfig
 from bus.startup import default_start_timeout_s
@@ -38,14 +47,14 @@ DEFAULT_MAX_RETRY_BACKOFF_MS = 60_000
 _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,54}$"
 
 
-class OutboxRelayConfig(BaseModel):
+class OutboxRelayConfig(FromFile, BaseModel):
     """One relay: which outbox table it reads, and how it publishes the rows it finds."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     #: SQLAlchemy URL of the application's database, e.g.
-    #: ``postgresql+psycopg://relay:...@db/siak`` (kept out of ``repr``: it holds a password).
-    database_url: str = Field(repr=False, min_length=1)
+    #: ``postgresql+psycopg://relay:...@db/siak`` (a secret: it holds a password).
+    database_url: SecretStr = Field(min_length=1)
     bootstrap_servers: str
     #: The steward application, X-Road style: ``ID/PEMDA-3273/DISDUKCAPIL/siak``.
     source: str

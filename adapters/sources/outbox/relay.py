@@ -120,7 +120,7 @@ class OutboxRelay(Lifecycle):
         """Connect to the database (checking the table exists) and start the publisher."""
         if self._store is not None:
             return
-        engine = relay_engine(self.config.database_url)
+        engine = relay_engine(self.config.database_url.get_secret_value())
         store = OutboxStore(engine, outbox_table(self.config.table))
         try:
             await run_sync(store.check_table)

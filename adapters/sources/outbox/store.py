@@ -30,10 +30,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.db import Dialect, create_engine, dialect_of
+from adapters.db import Dialect, begin_immediate, create_engine, dialect_of
 from adapters.sources.outbox.rows import OutboxRow
 from bus.errors import ConfigError
 
@@ -52,18 +51,7 @@ PURGE_CHUNK = 1000
 
 def relay_engine(url: str) -> Engine:
     """An engine for the relay: no SQL parameters in errors, ``BEGIN IMMEDIATE`` on SQLite."""
-    engine = create_engine(url, hide_parameters=True)
-    if dialect_of(engine) is Dialect.SQLITE:
-
-        @event.listens_for(engine, "connect")
-        def _driver_leaves_transactions_to_us(dbapi_connection: Any, record: Any) -> None:
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    return begin_immediate(create_engine(url))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,7 @@ __all__ = [
     "classify_decode_failure",
     "dead_letter_headers",
     "dlq_topic",
+    "error_class",
     "is_retriable",
 ]
 
@@ -176,6 +177,11 @@ def classify_decode_failure(exc: BaseException) -> DecodeFailure:
     return DecodeFailure.POISON
 
 
+def error_class(exc: BaseException) -> str:
+    """The error's full class name (``bus.errors.PermanentError``): what reports show."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
 def dlq_topic(topic: str, subscriber: str) -> str:
     """The dead letter topic of ``subscriber`` for ``topic``: ``<topic>.dlq.<subscriber>``."""
     return f"{topic}.dlq.{subscriber}"
@@ -208,7 +214,7 @@ class DeadLetterCause:
         subscriber: str,
     ) -> DeadLetterCause:
         return cls(
-            error_class=f"{type(exc).__module__}.{type(exc).__qualname__}",
+            error_class=error_class(exc),
             message=str(exc)[:2000],
             attempts=attempts,
             first_failure=first_failure,

@@ -32,7 +32,7 @@ flag instead of matching on class names.
 Errors of one subsystem live beside it, all under :class:`BusError`:
 ``RegistryError`` and ``RegistryUnavailableError`` (:mod:`bus.registry.errors`),
 ``ProvisioningError`` (:mod:`bus.ops.catalog_plan`), ``StatusError`` (:mod:`bus.ops.status`),
-``ReplayError`` / ``ReplayRefusedError`` (:mod:`bus.ops.replay`), ``AuditError``
+``ReplayError`` / ``ReplayRefusedError`` (:mod:`bus.ops.replay_plan`), ``AuditError``
 (:mod:`bus.ops.audit`), ``DeadLetterError`` (:mod:`bus.ops.dlq`).
 
 Errors that a person has to act on carry a ``fix``: one sentence saying what to do.

@@ -21,16 +21,14 @@ from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq import mask_text
-from bus.ops.replay import (
+from bus.ops.reapply import ReapplyReport, reapply
+from bus.ops.replay import plan_replay, rewind
+from bus.ops.replay_plan import (
     PartitionWindow,
-    ReapplyReport,
     ReplayMode,
     ReplayRequest,
     parse_offsets,
     parse_time,
-    plan_replay,
-    reapply,
-    rewind,
 )
 from bus.subscriber import SubscriberConfig
 

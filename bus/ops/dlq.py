@@ -34,16 +34,19 @@ from aiokafka.structs import ConsumerRecord
 
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
-from bus.delivery import DLQ_HEADER_PREFIX, Delivery, Handler, Outcome, RetryPolicy, dlq_topic
-from bus.errors import BusError, ConfigError
-from bus.ops.replay import (
-    PartitionWindow,
-    ReplayError,
-    apply_with_retry,
-    read_windows,
-    topic_partitions,
-    unreachable,
+from bus.delivery import (
+    DLQ_HEADER_PREFIX,
+    Delivery,
+    Handler,
+    Outcome,
+    RetryPolicy,
+    dlq_topic,
+    error_class,
 )
+from bus.errors import BusError, ConfigError
+from bus.ops.reapply import apply_with_retry, unreachable
+from bus.ops.replay import read_windows, topic_partitions
+from bus.ops.replay_plan import PartitionWindow, ReplayError
 from bus.startup import LiveNodeAdmin, start_client
 
 __all__ = [
@@ -383,7 +386,7 @@ async def redrive(
 
     A dead letter that fails again stays where it is and is reported with its new cause
     (masked). When the sink is unreachable the redrive stops with a
-    :class:`~bus.ops.replay.ReplayError`. ``all_offsets`` (every dead letter of the
+    :class:`~bus.ops.replay_plan.ReplayError`. ``all_offsets`` (every dead letter of the
     partition, in order) lets the report name how far a purge may go.
     """
     policy = retry or RetryPolicy()
@@ -409,7 +412,7 @@ async def redrive(
             report.failed.append(
                 {
                     "offset": letter.offset,
-                    "error_class": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "error_class": error_class(exc),
                     "message": mask_text(str(exc), personal),
                     "event_id": view.get("event_id"),
                 }

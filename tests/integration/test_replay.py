@@ -20,12 +20,9 @@ from bus.contract.events import PendudukUpdated, SpbeEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import Delivery, Outcome
 from bus.ops.audit import AuditRecord, read_audit
-from bus.ops.replay import (
-    ReplayMode,
-    ReplayRequest,
-    plan_replay,
-    reapply,
-)
+from bus.ops.reapply import reapply
+from bus.ops.replay import plan_replay
+from bus.ops.replay_plan import ReplayMode, ReplayRequest
 from bus.publisher import Publisher, PublisherConfig, PublishResult
 from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory

@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from bus.cli.replay_cmd import ProgressLine
 from bus.errors import ConfigError
-from bus.ops.replay import (
+from bus.ops.replay_plan import (
     PartitionWindow,
     ReplayMode,
     ReplayRequest,

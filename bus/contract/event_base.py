@@ -1,0 +1,141 @@
+"""The base of every event model: JSON and Avro forms, and errors that name every rule (pure).
+
+:class:`SpbeEvent` converts between plain JSON, the fastavro datum and the model;
+pydantic's errors become one :class:`~bus.errors.EventValidationError` listing each broken
+rule with its dotted field path and no input value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, ClassVar, Final, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+)
+
+from bus.contract.refcodes import (
+    RuleViolation,
+)
+from bus.errors import EventValidationError, FieldProblem
+
+__all__ = [
+    "CrossFieldViolation",
+    "Record",
+    "SpbeEvent",
+]
+
+# --- base classes -----------------------------------------------------------------------
+
+
+class CrossFieldViolation(RuleViolation):
+    """A rule linking fields broke; ``field`` names the field to fix, relative to the record."""
+
+    def __init__(self, field: str, problem: str, rule: str) -> None:
+        super().__init__(problem, rule)
+        self.field = field
+
+
+class Record(BaseModel):
+    """An Avro record: frozen, no fields beyond the schema's, inputs kept out of errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+
+class SpbeEvent(Record):
+    """Base of every event model; subclasses set :attr:`event_name` and :attr:`avro_name`.
+
+    Build events with :meth:`from_json` or :meth:`from_avro`, which raise
+    :class:`~bus.errors.EventValidationError`. Calling the class directly validates too but
+    raises pydantic's ``ValidationError`` (with input values hidden).
+    """
+
+    #: The event type name, e.g. ``"PendudukUpdated"``.
+    event_name: ClassVar[str]
+    #: The full Avro name of the schema, e.g. ``"id.go.spbe.dukcapil.PendudukUpdated"``.
+    avro_name: ClassVar[str]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """Validate plain-JSON input; raise :class:`EventValidationError` naming every problem."""
+        return cls._validate(data)
+
+    @classmethod
+    def from_avro(cls, datum: Mapping[str, Any]) -> Self:
+        """Build the event from a datum decoded by fastavro (validated like JSON input)."""
+        return cls._validate(datum)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plain-JSON form, the same shape as ``schemas/avro/examples/<EventName>.json``."""
+        return self.model_dump(mode="json")
+
+    def to_avro(self) -> dict[str, Any]:
+        """The datum for fastavro: ``date``, UTC ``datetime``, ``Decimal``, symbol strings."""
+        return {key: _avro_value(value) for key, value in self.model_dump().items()}
+
+    @classmethod
+    def _validate(cls, data: Mapping[str, Any]) -> Self:
+        if not isinstance(data, Mapping):
+            problem = FieldProblem("(event)", "is not a JSON object", "an event is a JSON object")
+            raise EventValidationError(cls.event_name, [problem])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            # `from None`: the pydantic error would put input values (a NIK) in tracebacks.
+            raise EventValidationError(cls.event_name, _problems(error)) from None
+
+
+def _avro_value(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _avro_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_avro_value(item) for item in value]
+    return value
+
+
+_BUILTIN_RULES: Final[Mapping[str, tuple[str, str]]] = {
+    "missing": ("is missing", "required field"),
+    "extra_forbidden": ("is not a field of the schema", "only the fields the schema defines"),
+    "string_type": ("must be a string", "JSON string"),
+    "model_type": ("must be a JSON object", "JSON object with the record's fields"),
+    "model_attributes_type": ("must be a JSON object", "JSON object with the record's fields"),
+    "dict_type": ("must be a JSON object", "JSON object with the record's fields"),
+    "tuple_type": ("must be a JSON array", "JSON array"),
+    "list_type": ("must be a JSON array", "JSON array"),
+}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _problems(error: ValidationError) -> list[FieldProblem]:
+    """One :class:`FieldProblem` per pydantic error, with a dotted path and a rule text."""
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        path = _path(item["loc"])
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, CrossFieldViolation):
+            path = f"{path}.{cause.field}" if path else cause.field
+        if isinstance(cause, RuleViolation):
+            problems.append(FieldProblem(path or "(event)", cause.problem, cause.rule))
+        elif item["type"] == "enum":
+            symbols = re.findall(r"'([^']*)'", item.get("ctx", {}).get("expected", ""))
+            problem, rule = "is not one of the allowed values", "one of: " + ", ".join(symbols)
+            problems.append(FieldProblem(path, problem, rule))
+        else:
+            problem, rule = _BUILTIN_RULES.get(item["type"], (item["msg"], item["type"]))
+            problems.append(FieldProblem(path or "(event)", problem, rule))
+    return problems

@@ -20,17 +20,8 @@ from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ContractError
 from bus.ops.audit import AuditLog, new_record
-from bus.ops.dlq import (
-    DeadLetter,
-    DeadLetterError,
-    RedriveReport,
-    describe,
-    dlq_topics_of,
-    purge,
-    read_dead_letters,
-    redrive,
-    select,
-)
+from bus.ops.dlq import RedriveReport, dlq_topics_of, purge, read_dead_letters, redrive
+from bus.ops.dlq_records import DeadLetter, DeadLetterError, describe, select
 
 __all__ = ["add_dlq_commands"]
 

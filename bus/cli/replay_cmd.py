@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
-from bus.ops.dlq import mask_text
+from bus.ops.dlq_records import mask_text
 from bus.ops.reapply import ReapplyReport, reapply
 from bus.ops.replay import plan_replay, rewind
 from bus.ops.replay_plan import (

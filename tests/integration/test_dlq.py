@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from adapters.runner import load_adapter, run_adapter
 from bus.delivery import Delivery, RetryPolicy
 from bus.errors import PermanentError
-from bus.ops.dlq import DeadLetter, DeadLetterError, read_dead_letters
+from bus.ops.dlq import read_dead_letters
+from bus.ops.dlq_records import DeadLetter, DeadLetterError
 from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.integration.test_replay import (

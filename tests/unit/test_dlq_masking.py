@@ -11,7 +11,7 @@ from bus.contract.message import IncomingEvent, build_record, read_record
 from bus.contract.standard import load_standard
 from bus.delivery import DeadLetterCause, dead_letter_headers
 from bus.errors import ConfigError
-from bus.ops.dlq import (
+from bus.ops.dlq_records import (
     MASK,
     DeadLetter,
     describe,

@@ -42,9 +42,7 @@ __all__ = [
 ]
 
 
-class SourceAdapter(Protocol):
-    """A source: started and stopped, with a loop that publishes until asked to stop."""
-
+class _Managed(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def __aenter__(self) -> Self: ...
@@ -54,22 +52,18 @@ class SourceAdapter(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class SourceAdapter(_Managed, Protocol):
+    """A source: started and stopped, with a loop that publishes until asked to stop."""
+
     async def run(self) -> None: ...
     def request_stop(self) -> None: ...
 
 
-class SinkAdapter(Protocol):
+class SinkAdapter(_Managed, Protocol):
     """A sink: started and stopped, applying one delivery per call."""
 
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
     async def __call__(self, delivery: Delivery) -> Outcome | None: ...
 
 

@@ -31,7 +31,7 @@ flag instead of matching on class names.
 
 Errors of one subsystem live beside it, all under :class:`BusError`:
 ``RegistryError`` and ``RegistryUnavailableError`` (:mod:`bus.registry.errors`),
-``ProvisioningError`` (:mod:`bus.ops.catalog_plan`), ``StatusError`` (:mod:`bus.ops.status`),
+``ProvisioningError`` (:mod:`bus.ops.catalog_diff`), ``StatusError`` (:mod:`bus.ops.status`),
 ``ReplayError`` / ``ReplayRefusedError`` (:mod:`bus.ops.replay_plan`), ``AuditError``
 (:mod:`bus.ops.audit`), ``DeadLetterError`` (:mod:`bus.ops.dlq_records`).
 

@@ -10,6 +10,12 @@ Layout of a data directory::
 
 Every process this module signals is one whose PID file it wrote and whose command
 line names this node's ``server.properties``.
+
+Why this module is longer than 400 lines: it is the one owner of a cluster's processes
+and files (up, status, down and the PID files they share); split, the rule above would
+have several homes. What is not about processes lives beside it: the layout and rendered
+configs in ``layout.py``, the jars in ``artifacts.py``, Java in ``java.py``, process checks
+in ``processes.py``, readiness in ``readiness.py``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ imported on its own.
 from __future__ import annotations
 
 from bus.ops.catalog import Catalog, CatalogReport, load_catalog
-from bus.ops.catalog_plan import Plan, ProvisioningError, apply_plan, plan_catalog
+from bus.ops.catalog_diff import Plan, ProvisioningError
+from bus.ops.catalog_plan import apply_plan, plan_catalog
 
 __all__ = [
     "Catalog",

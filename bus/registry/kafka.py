@@ -9,6 +9,11 @@ Two registrars may take the same version number at once. The earlier record in t
 wins; the other registrar sees that after its write, writes the winner again (compaction
 keeps a key's *last* record, which must not be the loser's), checks its schema against the
 new history and tries the next number.
+
+Why this module is longer than 400 lines: it is the registry's IO, one class whose reads
+and writes share a state and two locks. The pure parts have modules of their own:
+records in ``records.py``, the state folded from them in ``state.py``, the topic's
+settings in ``topic.py``, the errors in ``errors.py``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from bus.ops.catalog import read_catalog
-from bus.ops.catalog_plan import (
+from bus.ops.catalog_diff import (
     ClusterState,
     DesiredTopic,
     ObservedTopic,

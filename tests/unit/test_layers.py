@@ -122,3 +122,17 @@ def test_the_check_catches_an_arrow_against_the_table(
     target.write_text(source)
     found = violations(layer_map(ARCHITECTURE.read_text()), [target], tmp_path)
     assert any(problem in line for line in found), found
+
+
+LONG_MODULE_REASON = "Why this module is longer than 400 lines"
+
+
+def test_no_module_is_over_400_lines_unless_its_docstring_says_why() -> None:
+    too_long = []
+    for path in project_files():
+        text = path.read_text()
+        if text.count("\n") > 400:
+            docstring = ast.get_docstring(ast.parse(text)) or ""
+            if LONG_MODULE_REASON not in docstring:
+                too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+    assert not too_long, "split these, or say why in the docstring:\n" + "\n".join(too_long)

@@ -147,6 +147,16 @@ async def test_a_long_error_answer_is_cut_to_200_characters_on_one_line() -> Non
     assert "AKHIR" not in str(caught.value)
 
 
+async def test_an_answer_echoing_a_nik_never_puts_it_in_the_error() -> None:
+    answer = b'{"error":"duplikat","nik":"3273025708900001","no_kk":"3273022301150007"}'
+    async with sink_for(answering(409, answer)) as sink:
+        with pytest.raises(WebhookRejectedError) as caught:
+            await sink(delivery())
+    assert "3273025708900001" not in str(caught.value)
+    assert "3273022301150007" not in caught.value.body_excerpt
+    assert '"nik":"***"' in caught.value.body_excerpt
+
+
 async def test_a_redirect_is_not_followed_and_is_refused_so_the_url_gets_fixed() -> None:
     endpoint = answering(301, location="https://elsewhere.go.id/hook")
     async with sink_for(endpoint) as sink:

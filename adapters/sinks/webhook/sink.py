@@ -36,6 +36,7 @@ from adapters.sinks.webhook.signature import signature_headers
 from bus.delivery import Delivery, Outcome
 from bus.errors import LifecycleError
 from bus.lifecycle import Lifecycle
+from bus.ops.dlq_records import mask_text
 
 __all__ = ["RETRIED_STATUSES", "USER_AGENT", "WebhookSink"]
 
@@ -137,14 +138,15 @@ class WebhookSink(Lifecycle):
 
 
 async def _excerpt(response: httpx.Response) -> str:
-    """The start of the answer, on one line, at most BODY_EXCERPT_CHARS characters."""
+    """The start of the answer, on one line, at most BODY_EXCERPT_CHARS characters, masked."""
     received = bytearray()
     async for chunk in response.aiter_bytes():
         received.extend(chunk)
         if len(received) >= _READ_LIMIT:
             break
     text = received.decode("utf-8", errors="replace")
-    return " ".join(text.split())[:BODY_EXCERPT_CHARS]
+    # A receiver may echo the event back: NIK, No. KK and NOP never reach an error.
+    return mask_text(" ".join(text.split())[:BODY_EXCERPT_CHARS])
 
 
 def _fix_for(status: int) -> str:

@@ -56,24 +56,24 @@ async def _new_round(bootstrap: str, database_url: str) -> _Round:
     )
 
 
-def _relay_config(bootstrap: str, database_url: str, step: _Round) -> str:
+def _relay_config(bootstrap: str, database_url: str, step: _Round) -> OutboxRelayConfig:
     return OutboxRelayConfig(
         database_url=database_url,
         bootstrap_servers=bootstrap,
         source=workload.SOURCE,
         table=step.outbox,
         topic_overrides={workload.EVENT_NAME: step.topic},
-    ).model_dump_json()
+    )
 
 
 class _Relay:
     """The relay process: started, its start time read, stopped and joined."""
 
-    def __init__(self, config_json: str) -> None:
+    def __init__(self, config: OutboxRelayConfig) -> None:
         self.ready: Any = _mp.Queue()
         self.stop_event = _mp.Event()
         self.process: BaseProcess = _mp.Process(
-            target=outbox_side.run_relay, args=(config_json, self.ready, self.stop_event)
+            target=outbox_side.run_relay, args=(config, self.ready, self.stop_event)
         )
 
     async def start(self) -> float:

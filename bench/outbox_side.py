@@ -86,7 +86,8 @@ async def _relay(config: OutboxRelayConfig, ready: Queue[Any], stop: Event) -> N
         ready.put(relay.stats.published)
 
 
-def run_relay(config_json: str, ready: Queue[Any], stop: Event) -> None:
+def run_relay(config: OutboxRelayConfig, ready: Queue[Any], stop: Event) -> None:
     """Relay until ``stop`` is set; put the start time, then the count published, on ``ready``."""
     configure_logging(json=True, level="WARNING")
-    asyncio.run(_relay(OutboxRelayConfig.model_validate_json(config_json), ready, stop))
+    # The config arrives pickled, its database URL (a secret) intact; a JSON dump masks it.
+    asyncio.run(_relay(config, ready, stop))

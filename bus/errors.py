@@ -74,12 +74,17 @@ __all__ = [
 class BusError(Exception):
     """Root of every error the bus raises on purpose."""
 
-    #: True when trying the same operation again may succeed without a change.
+    #: True when trying the same operation again may succeed without a change. A class
+    #: sets its answer; an error whose answer depends on its cause passes ``retriable``.
     retriable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, fix: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, fix: str | None = None, retriable: bool | None = None
+    ) -> None:
         self.message = message
         self.fix = fix
+        if retriable is not None:
+            self.retriable = retriable  # type: ignore[misc]
         super().__init__(message if fix is None else f"{message}\n  fix: {fix}")
 
 
@@ -143,10 +148,6 @@ class PublishError(BusError):
     ``retriable`` is set per instance from the cause: a broker that was briefly away is
     retriable, an event that is too large is not.
     """
-
-    def __init__(self, message: str, *, fix: str | None = None, retriable: bool = False) -> None:
-        super().__init__(message, fix=fix)
-        self.retriable = retriable  # type: ignore[misc]
 
 
 class DeliveryError(BusError):

@@ -43,6 +43,7 @@ __all__ = [
     "default_start_timeout_s",
     "fix_for_unreachable",
     "is_transient_failure",
+    "parse_seconds",
     "start_client",
     "wait_for_kafka",
 ]
@@ -63,16 +64,22 @@ class _Client(Protocol):
     async def start(self) -> None: ...
 
 
+def parse_seconds(text: str) -> float | None:
+    """``text`` as a number of seconds greater than 0 (and finite); ``None`` if it is not."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0 < value < float("inf") else None
+
+
 def default_start_timeout_s() -> float:
     """``$SPBE_START_TIMEOUT_S`` when set (seconds, positive), else 120 s."""
     raw = os.environ.get(START_TIMEOUT_ENV, "").strip()
     if not raw:
         return DEFAULT_START_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
+    value = parse_seconds(raw)
+    if value is None:
         raise ConfigError(
             f"{START_TIMEOUT_ENV}={raw!r} is not a number of seconds greater than 0",
             fix=f"set {START_TIMEOUT_ENV} to e.g. 120, or unset it for the default",
@@ -132,17 +139,17 @@ async def wait_for_kafka(
     started = time.monotonic()
     deadline = started + timeout_s
     waited = False
-    seen: list[BaseException] = []  # what the tries met, before the time ran out
+    last_seen: BaseException | None = None  # what the last try met, before time ran out
     backoff = wait_random_exponential(multiplier=_FIRST_WAIT_S, max=_LONGEST_WAIT_S)
 
     def wait(state: RetryCallState) -> float:
         return max(0.0, min(backoff(state), deadline - time.monotonic()))
 
     def log_wait(state: RetryCallState) -> None:
-        nonlocal waited
+        nonlocal waited, last_seen
         exc = state.outcome.exception() if state.outcome is not None else None
         if exc is not None:
-            seen[:] = [exc]
+            last_seen = exc
         fields: dict[str, Any] = {
             "what": what,
             "bootstrap": bootstrap_servers,
@@ -173,8 +180,8 @@ async def wait_for_kafka(
         result: T = await retrying(bounded)
     except Exception as exc:
         if is_transient_failure(exc):
-            cut_off = isinstance(exc, TimeoutError) and bool(seen)
-            last = seen[0] if cut_off else exc
+            # A try cut off by the deadline says less than the error before it.
+            last = last_seen if isinstance(exc, TimeoutError) and last_seen else exc
             raise _timed_out(what, bootstrap_servers, timeout_s, last, unavailable) from exc
         if isinstance(exc, BusError) or not isinstance(exc, KafkaError):
             raise

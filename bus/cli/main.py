@@ -24,7 +24,7 @@ from bus.cli.schemas_cmd import add_schemas_commands
 from bus.cli.status_cmd import add_status_command
 from bus.errors import BusError
 from bus.logs import configure_logging
-from bus.startup import DEFAULT_START_TIMEOUT_S, START_TIMEOUT_ENV
+from bus.startup import DEFAULT_START_TIMEOUT_S, START_TIMEOUT_ENV, parse_seconds
 
 __all__ = ["build_parser", "main"]
 
@@ -62,11 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
+    value = parse_seconds(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds greater than 0")
     return value
 

@@ -40,10 +40,6 @@ class ProvisioningError(BusError):
     ``retriable`` is set when the cause may pass (a new topic not yet known to every broker).
     """
 
-    def __init__(self, message: str, *, fix: str | None = None, retriable: bool = False) -> None:
-        super().__init__(message, fix=fix)
-        self.retriable = retriable  # type: ignore[misc]
-
 
 @dataclass(frozen=True, slots=True)
 class DesiredTopic:

@@ -25,6 +25,7 @@ def layer_map(text: str) -> dict[str, int]:
     layers: dict[str, int] = {}
     for number, packages in re.findall(r"^\| (\d+) \| ([^|]+) \|", text, flags=re.M):
         for package in re.findall(r"`([a-z_.]+)`", packages):
+            assert package not in layers, f"{package} is in layers {layers[package]} and {number}"
             layers[package] = int(number)
     return layers
 

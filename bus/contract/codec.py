@@ -13,7 +13,9 @@ compatible version 2.
 
 Schemas arrive parsed (:class:`~bus.contract.schema.AvroSchema`), so encoding and decoding
 never parse a schema. Encoding validates the datum first: fastavro's writer would otherwise
-write ``True`` or ``1.5`` into an ``int`` field and truncate an out-of-range number.
+write ``True`` or ``1.5`` into an ``int`` field and truncate an out-of-range number. A
+datum from a validated event model (whose field types bound every value to its Avro type)
+is encoded with ``validated=True``, which skips that second validation.
 """
 
 from __future__ import annotations
@@ -97,22 +99,27 @@ class Decoded(NamedTuple):
 
 def header(schema: AvroSchema) -> bytes:
     """Return the 10-byte single-object header for data written with ``schema``."""
-    return MARKER + schema.fingerprint.to_bytes(8, "little")
+    return schema.single_object_header
 
 
-def encode(schema: AvroSchema, datum: Mapping[str, Any]) -> bytes:
+def encode(schema: AvroSchema, datum: Mapping[str, Any], *, validated: bool = False) -> bytes:
     """Encode ``datum`` as an Avro single-object value written with ``schema``.
 
     Fields left out of ``datum`` take their schema default. Raises
     :class:`~bus.errors.CodecError` naming every field that does not fit (wrong type,
     missing without a default, unknown field, enum symbol or decimal out of range).
+    ``validated=True`` says the datum comes from a validated event model
+    (:meth:`~bus.contract.event_base.SpbeEvent.avro_datum`): it is written without the
+    validation pass, and a value the writer still refuses raises the same CodecError.
     """
     stream = io.BytesIO()
-    stream.write(header(schema))
+    stream.write(schema.single_object_header)
     try:
         # raise_errors=False: a union's non-matching branches then cost a bool, not an
         # exception each; the detailed explanation below is built only on failure.
-        if not fastavro.validation.validate(datum, schema.parsed, raise_errors=False):
+        if not validated and not fastavro.validation.validate(
+            datum, schema.parsed, raise_errors=False
+        ):
             raise ValueError("datum does not fit its schema")
         fastavro.schemaless_writer(stream, schema.parsed, datum, strict_allow_default=True)
     except (fastavro.validation.ValidationError, ValueError, TypeError, OverflowError) as exc:

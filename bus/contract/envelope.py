@@ -17,6 +17,7 @@ extensions included. ``datacontenttype`` travels as ``content-type``::
     ce_partitionkey       the Kafka key                   (a pseudonym for personal data)
     ce_dataclassification public | internal | confidential | restricted
     ce_traceparent        optional, W3C trace context
+    ce_snapshot           optional, ``true`` for an event of a day-one snapshot
 
 An :class:`Envelope` checks its values when it is built, so an invalid envelope cannot be
 sent; :func:`from_headers` raises :class:`~bus.errors.EnvelopeError` naming the header and
@@ -25,17 +26,34 @@ the rule it breaks.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
 import uuid_utils
 
-from bus.errors import ConfigError, ContractError, EnvelopeError
+from bus.contract.attributes import (
+    TRACEPARENT_PATTERN,
+    UUID7_PATTERN,
+    check_event_id,
+    check_sequence,
+    check_source,
+    check_text,
+    check_time,
+    check_traceparent,
+    check_type,
+)
+from bus.contract.names import (
+    EVENT_TYPE_PATTERN,
+    SOURCE_PATTERN,
+    TOPIC_PATTERN,
+    DataClassification,
+    steward_of,
+    topic_name,
+)
+from bus.contract.pseudonyms import MIN_SECRET_BYTES, pseudonymise
+from bus.errors import EnvelopeError
 
 __all__ = [
     "CONTENT_TYPE",
@@ -47,6 +65,10 @@ __all__ = [
     "UUID7_PATTERN",
     "DataClassification",
     "Envelope",
+    "check_event_id",
+    "check_sequence",
+    "check_time",
+    "check_traceparent",
     "from_headers",
     "new_event_id",
     "pseudonymise",
@@ -57,50 +79,11 @@ __all__ = [
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/avro"
-#: A pseudonymisation secret shorter than this is refused.
-MIN_SECRET_BYTES = 16
 
-#: ``ID/PEMDA-<kode wilayah>/<OPD>/<application>``, mirroring X-Road member identifiers. The
-#: kode wilayah is a 2-digit province or 4-digit kabupaten/kota code (Kemendagri).
-SOURCE_PATTERN = re.compile(
-    r"ID/PEMDA-(?P<wilayah>\d{2}|\d{4})/(?P<opd>[A-Z][A-Z0-9_-]*)/(?P<app>[a-z][a-z0-9_-]*)"
-)
-#: ``id.go.spbe.<domain>.<EventName>.v<major>``
-EVENT_TYPE_PATTERN = re.compile(
-    r"id\.go\.spbe\.(?P<domain>[a-z][a-z0-9]*)\.(?P<event>[A-Z][A-Za-z0-9]*)\.v(?P<major>[1-9]\d*)"
-)
-#: ``spbe.<domain>.<aggregate>.v<major>``
-TOPIC_PATTERN = re.compile(
-    r"spbe\.(?P<domain>[a-z][a-z0-9]*)\.(?P<aggregate>[a-z][a-z0-9_]*)\.v(?P<major>[1-9]\d*)"
-)
-
-#: A UUIDv7 in canonical lowercase form: what ``ce_id`` accepts.
-UUID7_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
 )
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_NAME_PART = re.compile(r"[a-z][a-z0-9]*")
-_AGGREGATE_PART = re.compile(r"[a-z][a-z0-9_]*")
-
-
-class DataClassification(StrEnum):
-    """How sensitive an event is; decides who may subscribe and how it is stored."""
-
-    PUBLIC = "public"
-    INTERNAL = "internal"
-    CONFIDENTIAL = "confidential"
-    RESTRICTED = "restricted"
-
-
-def steward_of(source: str) -> str | None:
-    """The OPD of a ``ce_source`` (``DISDUKCAPIL`` of ``ID/PEMDA-3273/DISDUKCAPIL/siak``).
-
-    ``None`` when ``source`` is not of the form :data:`SOURCE_PATTERN` describes.
-    """
-    match = SOURCE_PATTERN.fullmatch(source)
-    return match["opd"] if match else None
 
 
 def new_event_id() -> str:
@@ -131,17 +114,15 @@ class Envelope:
     datacontenttype: str = CONTENT_TYPE
     sequence: int | None = None
     traceparent: str | None = None
+    #: True for an event read from the steward's current table by a snapshot, not from a
+    #: change: sinks and the ledger can tell an initial load from a live change.
+    snapshot: bool = False
 
     def __post_init__(self) -> None:
-        _check_id(self.id)
-        _check_source(self.source)
-        _check_type(self.type)
-        if self.time.tzinfo is None or self.time.utcoffset() is None:
-            raise EnvelopeError(
-                "ce_time must be timezone-aware; got a naive datetime",
-                fix="use datetime.now(UTC) or attach a tzinfo",
-            )
-        object.__setattr__(self, "time", self.time.astimezone(UTC))
+        check_event_id(self.id)
+        check_source(self.source)
+        check_type(self.type)
+        object.__setattr__(self, "time", check_time(self.time))
         if self.datacontenttype != CONTENT_TYPE:
             raise EnvelopeError(
                 f"content-type must be {CONTENT_TYPE}, got {self.datacontenttype!r}",
@@ -151,29 +132,60 @@ class Envelope:
             ("ce_steward", self.steward),
             ("ce_partitionkey", self.partitionkey),
         ):
-            _check_text(header, value)
+            check_text(header, value)
         for header, optional in (("ce_subject", self.subject), ("ce_dataschema", self.dataschema)):
             if optional is not None:
-                _check_text(header, optional)
+                check_text(header, optional)
         if not isinstance(self.dataclassification, DataClassification):
             object.__setattr__(
                 self, "dataclassification", _classification(str(self.dataclassification))
             )
-        if self.sequence is not None and (
-            isinstance(self.sequence, bool)
-            or not isinstance(self.sequence, int)
-            or self.sequence < 0
+        if self.sequence is not None:
+            check_sequence(self.sequence)
+        if self.traceparent is not None:
+            check_traceparent(self.traceparent)
+
+    @classmethod
+    def unchecked(
+        cls,
+        *,
+        id: str,
+        source: str,
+        type: str,
+        time: datetime,
+        steward: str,
+        partitionkey: str,
+        dataclassification: DataClassification,
+        subject: str | None = None,
+        dataschema: str | None = None,
+        sequence: int | None = None,
+        traceparent: str | None = None,
+        snapshot: bool = False,
+    ) -> Envelope:
+        """An envelope of values the caller has checked already, built without checking them.
+
+        For a publishing plan, which checks the constant attributes once and generates the
+        rest (:class:`bus.contract.plan.PublishingPlan`); everything else builds envelopes
+        the ordinary way. ``time`` must be in UTC.
+        """
+        envelope = object.__new__(cls)
+        for name, value in (
+            ("source", source),
+            ("type", type),
+            ("steward", steward),
+            ("partitionkey", partitionkey),
+            ("dataclassification", dataclassification),
+            ("id", id),
+            ("time", time),
+            ("subject", subject),
+            ("dataschema", dataschema),
+            ("datacontenttype", CONTENT_TYPE),
+            ("sequence", sequence),
+            ("traceparent", traceparent),
+            ("snapshot", snapshot),
         ):
-            raise EnvelopeError(
-                f"ce_sequence must be a non-negative integer, got {self.sequence!r}",
-                fix="set sequence to the aggregate's version number",
-            )
-        if self.traceparent is not None and not _TRACEPARENT.fullmatch(self.traceparent):
-            raise EnvelopeError(
-                f"ce_traceparent {self.traceparent!r} is not a W3C traceparent "
-                "(version-traceid-parentid-flags, lowercase hex)",
-                fix="pass the traceparent of the current span, or None",
-            )
+            _set(envelope, name, value)
+        return envelope
 
     @property
     def domain(self) -> str:
@@ -210,6 +222,7 @@ def to_headers(env: Envelope) -> list[tuple[str, bytes]]:
         ("ce_partitionkey", env.partitionkey),
         ("ce_dataclassification", env.dataclassification.value),
         ("ce_traceparent", env.traceparent),
+        ("ce_snapshot", "true" if env.snapshot else None),
     ]
     return [(name, value.encode("utf-8")) for name, value in pairs if value is not None]
 
@@ -225,7 +238,9 @@ _REQUIRED = (
     "ce_partitionkey",
     "ce_dataclassification",
 )
-_KNOWN = frozenset((*_REQUIRED, "ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent"))
+_KNOWN = frozenset(
+    (*_REQUIRED, "ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent", "ce_snapshot")
+)
 
 
 def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
@@ -267,7 +282,7 @@ def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
             fix="send CloudEvents 1.0 headers",
         )
     traceparent = values.get("ce_traceparent")
-    if traceparent is not None and not _TRACEPARENT.fullmatch(traceparent):
+    if traceparent is not None and not TRACEPARENT_PATTERN.fullmatch(traceparent):
         traceparent = None
     return Envelope(
         id=values["ce_id"],
@@ -282,84 +297,15 @@ def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
         partitionkey=values["ce_partitionkey"],
         dataclassification=_classification(values["ce_dataclassification"]),
         traceparent=traceparent,
+        snapshot=_parse_snapshot(values.get("ce_snapshot")),
     )
 
 
-def topic_name(domain: str, aggregate: str, major: int) -> str:
-    """Return the topic of an aggregate: ``spbe.<domain>.<aggregate>.v<major>``.
-
-    Every event type of one aggregate shares the topic, so per-key order holds across them.
-    """
-    if not _NAME_PART.fullmatch(domain):
-        raise ContractError(f"domain {domain!r} must be lowercase letters and digits (dukcapil)")
-    if not _AGGREGATE_PART.fullmatch(aggregate):
-        raise ContractError(
-            f"aggregate {aggregate!r} must be lowercase letters, digits and _ (penduduk)"
-        )
-    if isinstance(major, bool) or not isinstance(major, int) or major < 1:
-        raise ContractError(f"major version must be an integer of 1 or more, got {major!r}")
-    return f"spbe.{domain}.{aggregate}.v{major}"
-
-
-def pseudonymise(secret: bytes, value: str) -> str:
-    """Return the keyed pseudonym of ``value``: HMAC-SHA256 with the steward's secret, hex.
-
-    A NIK has 16 digits, but its structure (6-digit kecamatan code, birth date, 4-digit
-    serial) leaves a space small enough to enumerate: a plain SHA-256 of a NIK is reversed
-    by hashing every candidate. Keying the hash with a secret held only by the steward
-    makes the pseudonym stable (the same person always gets the same Kafka key, so order
-    and compaction work) while nobody without the secret can link it back to the NIK.
-
-    ``value`` is hashed exactly as given: normalise it (strip spaces) before calling.
-    Raises :class:`~bus.errors.ConfigError` for a secret shorter than 16 bytes.
-    """
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ConfigError(
-            f"the pseudonymisation secret is {len(secret)} bytes; at least {MIN_SECRET_BYTES} "
-            "are needed",
-            fix="generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` "
-            "and keep it with the steward",
-        )
-    return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _check_id(value: str) -> None:
-    if not UUID7_PATTERN.fullmatch(value):
-        raise EnvelopeError(
-            f"ce_id {value!r} is not a UUIDv7 in canonical lowercase form",
-            fix="create ids with bus.contract.envelope.new_event_id()",
-        )
-
-
-def _check_source(value: str) -> None:
-    if not SOURCE_PATTERN.fullmatch(value):
-        raise EnvelopeError(
-            f"ce_source {value!r} does not have the form "
-            "ID/PEMDA-<kode wilayah>/<OPD>/<application> (kode wilayah: 2 or 4 digits; "
-            "OPD: uppercase; application: lowercase), "
-            "e.g. ID/PEMDA-3273/DISDUKCAPIL/siak",
-            fix="set the adapter's source to its X-Road style identifier",
-        )
-
-
-def _check_type(value: str) -> re.Match[str]:
-    match = EVENT_TYPE_PATTERN.fullmatch(value)
-    if match is None:
-        raise EnvelopeError(
-            f"ce_type {value!r} does not have the form id.go.spbe.<domain>.<EventName>.v<major>, "
-            "e.g. id.go.spbe.dukcapil.PendudukUpdated.v1",
-            fix="use the event type named by the schema's Dublin Core identifier",
-        )
-    return match
-
-
-def _check_text(header: str, value: str) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise EnvelopeError(f"{header} must be a non-empty string, got {value!r}")
+_set = object.__setattr__
 
 
 def _type_part(event_type: str, group: str) -> str:
-    return _check_type(event_type)[group]
+    return check_type(event_type)[group]
 
 
 def _parse_time(value: str) -> datetime:
@@ -387,6 +333,17 @@ def _parse_sequence(value: str | None) -> int | None:
             fix="send the aggregate version as digits only",
         )
     return int(value)
+
+
+def _parse_snapshot(value: str | None) -> bool:
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise EnvelopeError(
+        f"ce_snapshot {value!r} is not 'true' or 'false'",
+        fix="mark snapshot events with ce_snapshot: true, or leave the header out",
+    )
 
 
 def _classification(value: str) -> DataClassification:

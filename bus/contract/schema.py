@@ -8,8 +8,8 @@ is refused once, with the file named, instead of failing later on the hot path.
 
 Its identity on the wire is the CRC-64-AVRO fingerprint of its Parsing Canonical Form (Avro
 specification, "Schema Fingerprints"). The fingerprint is kept as an unsigned 64-bit int; the
-Java reference implementation prints the same 64 bits as a signed ``long``. On the wire the
-fingerprint is written little-endian (see :mod:`bus.contract.codec`).
+Java reference implementation prints the same 64 bits as a signed ``long``. On the wire it is
+little-endian (:attr:`AvroSchema.single_object_header`, :mod:`bus.contract.codec`).
 
 Governance lives in schema attributes, which Avro carries along and ignores:
 
@@ -30,6 +30,7 @@ Governance lives in schema attributes, which Avro carries along and ignores:
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import warnings
 from collections.abc import Iterator, Mapping
@@ -154,6 +155,11 @@ class AvroSchema:
 
     def __repr__(self) -> str:
         return f"AvroSchema(name={self.name!r}, fingerprint={self.fingerprint:#018x})"
+
+    @functools.cached_property
+    def single_object_header(self) -> bytes:
+        """``C3 01`` and the little-endian fingerprint: the first 10 bytes of every value."""
+        return b"\xc3\x01" + self.fingerprint.to_bytes(8, "little")
 
     # -- names -----------------------------------------------------------------------------
 
@@ -380,9 +386,8 @@ def _check_field_attributes(parsed: dict[str, Any]) -> None:
             for spec in node.get("fields", ()):
                 where = f"record {node['name'].rpartition('.')[2]}, field {spec['name']}"
                 if ATTR_PII in spec and not isinstance(spec[ATTR_PII], bool):
-                    raise ConfigError(
-                        f"{where}: {ATTR_PII} must be true or false", fix=_FIX_ATTRIBUTE
-                    )
+                    problem = f"{where}: {ATTR_PII} must be true or false"
+                    raise ConfigError(problem, fix=_FIX_ATTRIBUTE)
                 ref = spec.get(ATTR_REF)
                 if ATTR_REF in spec and (not isinstance(ref, str) or not ref):
                     raise ConfigError(

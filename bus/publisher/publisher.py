@@ -1,109 +1,44 @@
-"""Publish typed events: validated, Avro-encoded, keyed, acknowledged by every in-sync replica.
-
-    async with Publisher(PublisherConfig(bootstrap_servers=..., source=...)) as publisher:
-        result = await publisher.publish(event, sequence=12)
-
-The producer is idempotent with ``acks=all``: a publish returns only once the broker has
-acknowledged the event, and any failure raises :class:`~bus.errors.PublishError`;
-nothing is dropped silently. At start the publisher registers the schemas of the event
-types its source stewards, so readers can resolve every fingerprint it writes.
-"""
+"""The publisher: one idempotent ``acks=all`` producer and a publishing plan per event type."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    InvalidProducerEpoch,
-    KafkaError,
-    OutOfOrderSequenceNumber,
-    ProducerFenced,
-    UnknownProducerId,
-)
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes
+from aiokafka.errors import KafkaError
 
 from bus.contract.envelope import steward_of
 from bus.contract.events import SpbeEvent
-from bus.contract.message import OutgoingRecord, build_record
+from bus.contract.plan import OutgoingRecord, PublishingPlan
+from bus.contract.pseudonyms import Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
-from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
+from bus.publisher.config import PublisherConfig, PublishResult, key_secret_of
+from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.registry import SchemaRegistry
-from bus.startup import (
-    close_client,
-    default_start_timeout_s,
-    fix_for_unreachable,
-    is_transient_failure,
-    wait_for_kafka,
-)
+from bus.startup import close_client, fix_for_unreachable, is_transient_failure, wait_for_kafka
 
-__all__ = [
-    "DEFAULT_LINGER_MS",
-    "DEFAULT_REQUEST_TIMEOUT_MS",
-    "PublishResult",
-    "Publisher",
-    "PublisherConfig",
-]
-
-DEFAULT_LINGER_MS = 5
-DEFAULT_REQUEST_TIMEOUT_MS = 30_000
-DEFAULT_MAX_BATCH_SIZE = 256 * 1024
-DEFAULT_DELIVERY_TIMEOUT_MS = 120_000
-
-log = structlog.get_logger(__name__)
-
-
-class PublisherConfig(BaseModel):
-    """How a steward's adapter publishes. Kafka settings keep Kafka's names and units."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bootstrap_servers: str
-    #: The publishing application, X-Road style: ``ID/PEMDA-3273/DISDUKCAPIL/siak``.
-    source: str
-    #: The steward's secret for key pseudonyms; default ``$SPBE_KEY_SECRET``.
-    key_secret: SecretBytes | None = None
-    schemas_dir: Path | None = None
-    registry_topic: str = DEFAULT_REGISTRY_TOPIC
-    register_schemas: bool = True
-    linger_ms: int = Field(default=DEFAULT_LINGER_MS, ge=0)
-    max_batch_size: int = Field(default=DEFAULT_MAX_BATCH_SIZE, ge=1024)
-    request_timeout_ms: int = Field(default=DEFAULT_REQUEST_TIMEOUT_MS, ge=1000)
-    #: How long a publish waits for the acknowledgement before it raises.
-    delivery_timeout_ms: int = Field(default=DEFAULT_DELIVERY_TIMEOUT_MS, ge=1000)
-    #: How long ``start`` waits for a cluster that is away or failing over.
-    start_timeout_s: float = Field(default_factory=default_start_timeout_s, gt=0)
-    compression_type: str | None = None
-    client_id: str | None = None
-    #: Event name -> topic, replacing the schema's ``spbe.topic`` (staging, tests).
-    topic_overrides: dict[str, str] = Field(default_factory=dict)
+__all__ = ["PublishRequest", "Publisher"]
 
 
 @dataclass(frozen=True, slots=True)
-class PublishResult:
-    """Where an acknowledged event landed."""
+class PublishRequest:
+    """One event of :meth:`Publisher.publish_many`, with what :meth:`Publisher.publish` takes."""
 
-    event_id: str
-    topic: str
-    partition: int
-    offset: int
+    event: SpbeEvent
+    sequence: int | None = None
+    event_id: str | None = None
+    traceparent: str | None = None
 
 
-def _secret(config: PublisherConfig) -> bytes | None:
-    if config.key_secret is not None:
-        return config.key_secret.get_secret_value()
-    env = os.environb.get(b"SPBE_KEY_SECRET")
-    return env or None
+log = structlog.get_logger(__name__)
 
 
 class Publisher(Lifecycle):
@@ -120,7 +55,9 @@ class Publisher(Lifecycle):
         self._standard = dict(standard) if standard is not None else None
         self._registry = registry
         self._owns_registry = registry is None
-        self._secret = _secret(config)
+        secret = key_secret_of(config)
+        self._pseudonymiser = Pseudonymiser(secret) if secret is not None else None
+        self._plans: dict[str, PublishingPlan] = {}
         self._producer: AIOKafkaProducer | None = None
         self._stale_producer = False
         self._renewing = asyncio.Lock()
@@ -157,6 +94,7 @@ class Publisher(Lifecycle):
             return
         if self._standard is None:
             self._standard = load_standard(self.config.schemas_dir)
+        self._plans = self._own_plans(self._standard)
         producer = await wait_for_kafka(
             "start the publisher",
             self._new_producer,
@@ -171,6 +109,23 @@ class Publisher(Lifecycle):
             await self.stop()
             raise
         self._log.info("publisher.started", bootstrap=self.config.bootstrap_servers)
+
+    def _own_plans(self, standard: Mapping[str, AvroSchema]) -> dict[str, PublishingPlan]:
+        """A publishing plan for every event type this publisher's source stewards."""
+        opd = steward_of(self.config.source)
+        return {
+            name: self._plan(schema)
+            for name, schema in standard.items()
+            if schema.steward is None or schema.steward == opd
+        }
+
+    def _plan(self, schema: AvroSchema) -> PublishingPlan:
+        return PublishingPlan.for_source(
+            schema,
+            source=self.config.source,
+            key_secret=self._pseudonymiser,
+            topic=self.config.topic_overrides.get(schema.record_name),
+        )
 
     async def _register_own_schemas(self) -> None:
         if self._registry is None:
@@ -215,29 +170,34 @@ class Publisher(Lifecycle):
         sequence: int | None = None,
         event_id: str | None = None,
         traceparent: str | None = None,
+        snapshot: bool = False,
     ) -> OutgoingRecord:
         """The Kafka record ``event`` becomes (validates, encodes, keys, sets headers).
 
         ``event_id`` defaults to a new UUIDv7; pass a stored one when publishing again
-        (an outbox row), so sinks recognise the duplicate.
+        (an outbox row), so sinks recognise the duplicate. ``snapshot`` marks an event of a
+        day-one snapshot (header ``ce_snapshot: true``).
         """
-        assert self._standard is not None
-        schema = self._standard.get(event.event_name)
+        plan = self._plans.get(event.event_name)
+        if plan is None:
+            plan = self._plan_for_stranger(event)
+        return plan.record(
+            event,
+            sequence=sequence,
+            event_id=event_id,
+            traceparent=traceparent,
+            snapshot=snapshot,
+        )
+
+    def _plan_for_stranger(self, event: SpbeEvent) -> PublishingPlan:
+        """An event type without a plan: unknown, or another steward's (both refused)."""
+        schema = (self._standard or {}).get(event.event_name)
         if schema is None:
             raise ConfigError(
                 f"{event.event_name} is not in this publisher's data standard",
                 fix="check schemas_dir points at the standard that defines it",
             )
-        return build_record(
-            event,
-            schema,
-            source=self.config.source,
-            key_secret=self._secret,
-            sequence=sequence,
-            event_id=event_id,
-            traceparent=traceparent,
-            topic=self.config.topic_overrides.get(event.event_name),
-        )
+        return self._plan(schema)  # raises: the steward check
 
     async def _renew_producer(self) -> None:
         """Replace a producer whose idempotence state the broker no longer accepts.
@@ -257,9 +217,9 @@ class Publisher(Lifecycle):
                     await asyncio.wait_for(old.stop(), self.config.delivery_timeout_ms / 1000)
 
     def _failed(self, record: OutgoingRecord, exc: KafkaError) -> PublishError:
-        if isinstance(exc, _LOST_IDEMPOTENCE):
+        if isinstance(exc, LOST_IDEMPOTENCE):
             self._stale_producer = True
-        return _publish_error(record, exc)
+        return publish_error(record, exc)
 
     async def _send(self, record: OutgoingRecord) -> asyncio.Future[Any]:
         self._started()
@@ -281,31 +241,47 @@ class Publisher(Lifecycle):
         sequence: int | None = None,
         event_id: str | None = None,
         traceparent: str | None = None,
+        snapshot: bool = False,
     ) -> PublishResult:
         """Publish one event and wait until the broker acknowledged it."""
         self._started()
         record = self.record_for(
-            event, sequence=sequence, event_id=event_id, traceparent=traceparent
+            event,
+            sequence=sequence,
+            event_id=event_id,
+            traceparent=traceparent,
+            snapshot=snapshot,
         )
         future = await self._send(record)
         deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout_ms / 1000
         return await self._await_ack(record, future, deadline)
 
     async def publish_many(
-        self, events: Iterable[SpbeEvent | tuple[SpbeEvent, int | None]]
+        self,
+        events: Iterable[SpbeEvent | tuple[SpbeEvent, int | None] | PublishRequest],
+        *,
+        snapshot: bool = False,
     ) -> list[PublishResult | BusError]:
         """Publish a batch without waiting for each send in turn.
 
+        Each item is an event, an ``(event, sequence)`` pair or a :class:`PublishRequest`.
         Returns one entry per event, in order: its :class:`PublishResult`, or the
         :class:`~bus.errors.BusError` that stopped it (a validation error or a
         :class:`~bus.errors.PublishError`). Events of one key keep their order.
+        ``snapshot`` marks every event as part of a day-one snapshot.
         """
         self._started()
         pending: list[tuple[OutgoingRecord, asyncio.Future[Any]] | BusError] = []
         for item in events:
-            event, sequence = item if isinstance(item, tuple) else (item, None)
+            request = _request(item)
             try:
-                record = self.record_for(event, sequence=sequence)
+                record = self.record_for(
+                    request.event,
+                    sequence=request.sequence,
+                    event_id=request.event_id,
+                    traceparent=request.traceparent,
+                    snapshot=snapshot,
+                )
                 pending.append((record, await self._send(record)))
             except BusError as exc:
                 pending.append(exc)
@@ -375,24 +351,9 @@ class Publisher(Lifecycle):
         return result
 
 
-#: Errors meaning the broker no longer accepts this producer's idempotence state.
-_LOST_IDEMPOTENCE = (
-    OutOfOrderSequenceNumber,
-    UnknownProducerId,
-    InvalidProducerEpoch,
-    ProducerFenced,
-)
-
-
-def _publish_error(record: OutgoingRecord, exc: KafkaError) -> PublishError:
-    retriable = bool(getattr(exc, "retriable", False)) or isinstance(
-        exc, (asyncio.TimeoutError, *_LOST_IDEMPOTENCE)
-    )
-    return PublishError(
-        f"event {record.envelope.id} ({record.envelope.event_name}) to {record.topic} was not "
-        f"acknowledged: {type(exc).__name__}: {exc}",
-        fix="publish it again with the same event_id, so sinks drop a duplicate"
-        if retriable
-        else "the event cannot be published as it is; see the cause",
-        retriable=retriable,
-    )
+def _request(item: SpbeEvent | tuple[SpbeEvent, int | None] | PublishRequest) -> PublishRequest:
+    if isinstance(item, PublishRequest):
+        return item
+    if isinstance(item, tuple):
+        return PublishRequest(item[0], sequence=item[1])
+    return PublishRequest(item)

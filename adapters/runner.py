@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import structlog
 from pydantic import ValidationError
 
 from adapters.config_file import describe_errors, read_config_data
@@ -36,6 +35,7 @@ from adapters.kinds import (
 from bus.delivery import BatchHandler, Handler
 from bus.errors import ConfigError
 from bus.lifecycle import run_until_stopped
+from bus.logs import get_logger
 from bus.ops.metrics import (
     default_metrics,
     instrument_batch_handler,
@@ -52,7 +52,7 @@ __all__ = [
     "run_adapter",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def load_adapter(path: Path) -> AdapterFile:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -15,10 +17,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import codec, consume, endtoend, profiles, publish, replay, workload
-from bench.environment import cpu_times, create_topic, machine, services
+from bench.environment import (
+    SERVICE_LOG_ENV,
+    cpu_times,
+    create_topic,
+    machine,
+    service_log_lines,
+    service_logging,
+    services,
+)
 from bench.report import write_report
 from bench.stats import spread
-from bus.logs import configure_logging
 
 T = TypeVar("T")
 
@@ -202,9 +211,13 @@ def main(argv: list[str] | None = None) -> int:
             **({"replay_events": args.replay_events} if args.replay_events else {}),
         }
     )
-    configure_logging(json=True, level="WARNING")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    # Measured as services run: JSON at INFO, into a log file of the run (not the results).
+    service_log = Path(tempfile.mkdtemp(prefix="spbe-bench-log-")) / "service.log"
+    os.environ[SERVICE_LOG_ENV] = str(service_log)
+    service_logging()
+    print(f"[bench] services log JSON at INFO into {service_log}", file=sys.stderr)
     started = datetime.now(UTC)
     stem = started.strftime("%Y-%m-%d")
     errors: dict[str, str] = {}
@@ -230,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         results["machine"]["cpu_steal_share"] = round(steal / total, 4) if total else None
     results["duration_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
     results["errors"] = errors
+    results["service_log"] = {"level": "INFO", "lines": service_log_lines()}
     written = write_report(results, out, stem)
     for path in written:
         print(f"[bench] wrote {path}", file=sys.stderr)

@@ -21,11 +21,24 @@ import sqlalchemy as sa
 
 from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
+from bus.logs import configure_logging
 from bus.topics import ensure_topics
 from tests.support.databases import postgres_server
 from tests.support.ports import free_port_block
 
-__all__ = ["Services", "cpu_times", "create_topic", "machine", "services"]
+__all__ = [
+    "SERVICE_LOG_ENV",
+    "Services",
+    "cpu_times",
+    "create_topic",
+    "machine",
+    "service_log_lines",
+    "service_logging",
+    "services",
+]
+
+#: The file every process of a run logs into (set by ``python -m bench`` for its children).
+SERVICE_LOG_ENV = "SPBE_BENCH_SERVICE_LOG"
 
 _PACKAGES = (
     "aiokafka",
@@ -118,3 +131,28 @@ def machine(database_url: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+def service_logging() -> None:
+    """Log as a service of the bus does: JSON lines at INFO, appended to the run's log file.
+
+    Every process of a run calls this (the relay and the writer are child processes), so
+    each figure is measured with the logging a deployed adapter has. Without the variable
+    (a module used on its own) the lines go to stderr.
+    """
+    path = os.environ.get(SERVICE_LOG_ENV)
+    stream = open(path, "a", buffering=1, encoding="utf-8") if path else None  # noqa: SIM115
+    configure_logging(json=True, level="INFO", stream=stream)
+
+
+def service_log_lines() -> dict[str, int]:
+    """How many lines the run's service log holds, by level (for the report)."""
+    path = os.environ.get(SERVICE_LOG_ENV)
+    counts: dict[str, int] = {}
+    if not path or not Path(path).exists():
+        return counts
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            level = line.split('"level": "', 1)[-1].split('"', 1)[0] if '"level"' in line else "?"
+            counts[level] = counts.get(level, 0) + 1
+    return counts

@@ -19,7 +19,7 @@ from typing import Any
 from adapters.db import create_engine
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig, add_to_outbox
 from bench import workload
-from bus.logs import configure_logging
+from bench.environment import service_logging
 
 __all__ = ["fill_outbox", "run_relay", "write_at_rate"]
 
@@ -44,7 +44,7 @@ def write_at_rate(
     database_url: str, table: str, start: int, per_second: int, seconds: float, out: Queue[Any]
 ) -> None:
     """Offer ``per_second`` events for ``seconds``; put {event_id: commit time} on ``out``."""
-    configure_logging(json=True, level="WARNING")
+    service_logging()
     total = int(per_second * seconds)
     prepared = workload.events(start, total)
     engine = create_engine(database_url)
@@ -88,6 +88,6 @@ async def _relay(config: OutboxRelayConfig, ready: Queue[Any], stop: Event) -> N
 
 def run_relay(config: OutboxRelayConfig, ready: Queue[Any], stop: Event) -> None:
     """Relay until ``stop`` is set; put the start time, then the count published, on ``ready``."""
-    configure_logging(json=True, level="WARNING")
+    service_logging()
     # The config arrives pickled, its database URL (a secret) intact; a JSON dump masks it.
     asyncio.run(_relay(config, ready, stop))

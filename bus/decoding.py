@@ -34,8 +34,11 @@ class RecordDecoder(Lifecycle):
         registry: SchemaRegistry,
         *,
         owns_registry: bool = False,
+        validate_events: bool = False,
     ) -> None:
         self.standard = standard
+        #: Validate each decoded event with its model again (its publisher already did).
+        self.validate_events = validate_events
         self._local = InMemorySchemas(standard.values())
         self._registry = registry
         self._owns_registry = owns_registry
@@ -75,7 +78,7 @@ class RecordDecoder(Lifecycle):
         if value is None:
             raise ContractError("record has no value (a tombstone); event topics carry events only")
         try:
-            return read_record(value, headers, self, self.standard)
+            return read_record(value, headers, self, self.standard, validate=self.validate_events)
         except UnknownSchemaError as exc:
             await self._registry.lookup(exc.fingerprint)  # read on once; raises if still unknown
-            return read_record(value, headers, self, self.standard)
+            return read_record(value, headers, self, self.standard, validate=self.validate_events)

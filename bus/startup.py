@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
-import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError, UnrecognizedBrokerVersion
 from tenacity import (
@@ -34,6 +33,7 @@ from tenacity import (
 )
 
 from bus.errors import BusError, ConfigError, KafkaRefusedError, KafkaUnavailableError
+from bus.logs import get_logger
 
 __all__ = [
     "DEFAULT_START_TIMEOUT_S",
@@ -55,7 +55,7 @@ START_TIMEOUT_ENV = "SPBE_START_TIMEOUT_S"
 _FIRST_WAIT_S = 0.2
 _LONGEST_WAIT_S = 5.0
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 C = TypeVar("C", bound="_Client")
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
@@ -62,6 +61,7 @@ from bus.delivery import (
 )
 from bus.errors import LifecycleError
 from bus.lifecycle import Lifecycle, run_until_stopped
+from bus.logs import get_logger
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.registry import SchemaRegistry
 from bus.startup import default_start_timeout_s, start_client
@@ -72,7 +72,7 @@ __all__ = [
     "SubscriberStats",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class SubscriberConfig(BaseModel):
@@ -97,6 +97,9 @@ class SubscriberConfig(BaseModel):
     dlq_replication_factor: int | None = None
     #: How long ``start`` waits for a cluster that is away or failing over.
     start_timeout_s: float = Field(default_factory=default_start_timeout_s, gt=0)
+    #: Validate every decoded event with its model again. Off: the publisher validated it
+    #: and the codec resolved it to this subscriber's schema (see ``from_trusted_avro``).
+    validate_events: bool = False
 
     @property
     def group_id(self) -> str:
@@ -172,7 +175,9 @@ class Subscriber(Lifecycle):
                     start_timeout_s=self.config.start_timeout_s,
                 )
             await self._registry.start()
-            self._decoder = RecordDecoder(self._standard, self._registry)
+            self._decoder = RecordDecoder(
+                self._standard, self._registry, validate_events=self.config.validate_events
+            )
             self._dlq = DeadLetterWriter(
                 self.config.bootstrap_servers,
                 self.config.subscriber_id,

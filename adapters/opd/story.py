@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Engine
 
 from adapters.db import create_engine
@@ -32,11 +31,12 @@ from adapters.opd.dpmptsp import sicantik
 from adapters.runner import load_adapter, run_adapter
 from bus.contract.events import IzinDiterbitkan, PajakDaerahDibayar, PendudukUpdated
 from bus.contract.standard import example
+from bus.logs import get_logger
 from bus.topics import ensure_topics
 
 __all__ = ["OPDS", "Arrival", "StoryResult", "database_urls", "play_story"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OPDS = ("disdukcapil", "dpmptsp", "bapenda")
 ADAPTER_FILES = (

@@ -172,7 +172,9 @@ def decode(data: bytes, resolver: SchemaResolver, reader: AvroSchema | None = No
     fingerprint and :class:`~bus.errors.CodecError` for bad headers, truncated data,
     trailing bytes and writer schemas the reader schema cannot resolve.
     """
-    fingerprint = read_header(data)
+    if data[:2] != MARKER or len(data) < HEADER_LENGTH:
+        read_header(data)  # raises, saying what the bytes look like instead
+    fingerprint = int.from_bytes(data[2:HEADER_LENGTH], "little")
     writer = resolver.schema_for(fingerprint)
     if writer is None:
         raise UnknownSchemaError(fingerprint)

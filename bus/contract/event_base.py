@@ -8,9 +8,10 @@ rule with its dotted field path and no input value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any, ClassVar, Final, Self
+from types import UnionType
+from typing import Any, ClassVar, Final, Self, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -69,6 +70,22 @@ class SpbeEvent(Record):
         """Build the event from a datum decoded by fastavro (validated like JSON input)."""
         return cls._validate(datum)
 
+    @classmethod
+    def from_trusted_avro(cls, datum: Mapping[str, Any]) -> Self:
+        """Build the event from a datum its publisher validated, without validating it again.
+
+        For the read path: a :class:`~bus.publisher.Publisher` only writes events that its
+        model validated, and the codec resolved the datum to this model's schema, so each
+        value already has its type; only symbols become enum members and nested records
+        models. A datum that does not have this shape is validated as :meth:`from_avro`
+        does (and refused the same way).
+        """
+        try:
+            built: Self = _builder(cls)(datum)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return cls._validate(datum)
+        return built
+
     def to_json(self) -> dict[str, Any]:
         """The plain-JSON form, the same shape as ``schemas/avro/examples/<EventName>.json``."""
         return self.model_dump(mode="json")
@@ -95,6 +112,62 @@ class SpbeEvent(Record):
         except ValidationError as error:
             # `from None`: the pydantic error would put input values (a NIK) in tracebacks.
             raise EventValidationError(cls.event_name, _problems(error)) from None
+
+
+_Convert = Callable[[Any], Any]
+_set = object.__setattr__
+_BUILDERS: dict[type[BaseModel], _Convert] = {}
+
+
+def _builder(cls: type[BaseModel]) -> _Convert:
+    """A function building ``cls`` from its Avro datum by ``model_construct`` (made once)."""
+    found = _BUILDERS.get(cls)
+    if found is not None:
+        return found
+    converters = [
+        (name, convert)
+        for name, info in cls.model_fields.items()
+        if (convert := _converter(info.annotation)) is not None
+    ]
+    names = tuple(cls.model_fields)
+    fields_set = frozenset(names)
+    plain = not cls.__pydantic_post_init__ and not cls.__private_attributes__
+    plain = plain and not cls.__pydantic_root_model__ and cls.model_config.get("extra") != "allow"
+
+    def build(datum: Mapping[str, Any]) -> BaseModel:
+        values = {name: datum[name] for name in names}
+        for name, convert in converters:
+            values[name] = convert(values[name])
+        if not plain:
+            return cls.model_construct(**values)
+        # What model_construct does for a model without aliases, extras, private
+        # attributes or post-init (every Record), without its per-field alias lookups.
+        model = cls.__new__(cls)
+        _set(model, "__dict__", values)
+        _set(model, "__pydantic_fields_set__", set(fields_set))
+        _set(model, "__pydantic_extra__", None)
+        _set(model, "__pydantic_private__", None)
+        return model
+
+    _BUILDERS[cls] = build
+    return build
+
+
+def _converter(annotation: Any) -> _Convert | None:
+    """How a decoded value becomes the field's value; ``None`` when it already is."""
+    if get_origin(annotation) in (Union, UnionType):
+        branches = [arg for arg in get_args(annotation) if arg is not type(None)]
+        inner = _converter(branches[0]) if len(branches) == 1 else None
+        if inner is None:
+            return None
+        return lambda value: None if value is None else inner(value)
+    if get_origin(annotation) is tuple:
+        return tuple
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation._value2member_map_.__getitem__
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _builder(annotation)
+    return None
 
 
 def _avro_value(value: object) -> object:

@@ -78,12 +78,16 @@ def read_record(
     headers: Sequence[tuple[str, bytes | None]],
     resolver: SchemaResolver,
     readers: Mapping[str, AvroSchema],
+    *,
+    validate: bool = True,
 ) -> IncomingEvent:
     """Decode a record into its envelope and typed event.
 
     ``readers`` maps event names to the schemas this application was built against;
     events are decoded into those (writer→reader resolution), so a v1 reader reads data
-    written with a compatible v2 schema.
+    written with a compatible v2 schema. ``validate=False`` trusts that the publisher
+    validated the event (:meth:`~bus.contract.event_base.SpbeEvent.from_trusted_avro`):
+    the subscriber's hot path.
     """
     envelope = from_headers(headers)
     event_class = EVENT_TYPES.get(envelope.event_name)
@@ -94,4 +98,5 @@ def read_record(
         )
     reader = readers.get(envelope.event_name)
     writer, datum = codec.decode(value, resolver, reader)
-    return IncomingEvent(envelope=envelope, event=event_class.from_avro(datum), writer=writer)
+    event = event_class.from_avro(datum) if validate else event_class.from_trusted_avro(datum)
+    return IncomingEvent(envelope=envelope, event=event, writer=writer)

@@ -18,9 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import structlog
-
 from bus.errors import ArtifactResolutionError, MavenNotFoundError
+from bus.logs import get_logger
 
 __all__ = ["LOG4J_VERSION", "SLF4J_VERSION", "default_cache_dir", "render_pom", "resolve_kafka"]
 
@@ -39,7 +38,7 @@ _NETWORK_HINTS = (
     "No route to host",
 )
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def default_cache_dir() -> Path:

@@ -32,8 +32,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import structlog
-
 from bus.errors import (
     BrokerNotReadyError,
     ClusterLayoutError,
@@ -51,6 +49,7 @@ from bus.localkafka.layout import (
 )
 from bus.localkafka.processes import is_alive, is_our_broker, read_pid
 from bus.localkafka.readiness import broker_ids
+from bus.logs import get_logger
 
 __all__ = [
     "DEFAULT_READY_TIMEOUT_S",
@@ -65,7 +64,7 @@ DEFAULT_READY_TIMEOUT_S = 120.0
 DEFAULT_STOP_TIMEOUT_S = 30.0
 _LAYOUT_FILE = "cluster.json"
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def default_data_dir() -> Path:

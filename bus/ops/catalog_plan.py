@@ -27,12 +27,12 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
+from bus.logs import get_logger
 from bus.ops.catalog import Catalog
 from bus.ops.catalog_diff import (
     MANAGED_CONFIGS,
@@ -45,7 +45,7 @@ from bus.ops.catalog_diff import (
 )
 from bus.startup import LiveNodeAdmin, start_client
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 __all__ = [
     "DEFAULT_SETTLE_TIMEOUT_S",

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import RecordsToDelete
 
@@ -38,6 +37,7 @@ from bus.delivery import (
     error_class,
 )
 from bus.errors import ConfigError
+from bus.logs import get_logger
 from bus.ops.dlq_records import (
     DeadLetter,
     DeadLetterError,
@@ -60,7 +60,7 @@ __all__ = [
     "redrive",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from bus.decoding import RecordDecoder
 from bus.delivery import Delivery, Handler, Outcome, RetryPolicy, error_class, is_retriable
+from bus.logs import get_logger
 from bus.ops.replay import read_windows
 from bus.ops.replay_plan import PartitionWindow, ReplayError, key_selected
 
@@ -31,7 +31,7 @@ __all__ = [
     "unreachable",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: ``(events done, events in the window)``, called after each event.
 Progress = Callable[[int, int], None]

@@ -28,13 +28,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bus.errors import ConfigError
+from bus.logs import get_logger
 from bus.ops.replay_plan import PartitionWindow, ReplayRefusedError, ReplayRequest, compute_windows
 from bus.startup import LiveNodeAdmin, start_client
 
@@ -46,7 +46,7 @@ __all__ = [
     "topic_partitions",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 # -- Kafka: planning and rewinding ---------------------------------------------------------

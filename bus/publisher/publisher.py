@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -20,6 +19,7 @@ from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
+from bus.logs import get_logger
 from bus.publisher.config import PublisherConfig, PublishResult, key_secret_of
 from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.registry import SchemaRegistry
@@ -38,7 +38,7 @@ class PublishRequest:
     traceparent: str | None = None
 
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Publisher(Lifecycle):

@@ -23,7 +23,6 @@ import re
 from collections.abc import Awaitable, Mapping
 from typing import TypeVar
 
-import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -31,6 +30,7 @@ from bus.contract.compatibility import CompatibilityMode, check_compatible, pars
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, IncompatibleSchemaError, LifecycleError, UnknownSchemaError
 from bus.lifecycle import Lifecycle
+from bus.logs import get_logger
 from bus.registry.errors import (
     RegistryError,
     RegistryUnavailableError,
@@ -75,7 +75,7 @@ _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _POLL_S = 0.2
 _FETCH_WAIT_MS = 50  # the broker answers an empty fetch this fast: reads end sooner
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 T = TypeVar("T")
 
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
+from bus.logs import get_logger
 from bus.registry.errors import RegistryError
 
 __all__ = ["ensure_topic", "topic_settings"]
 
 _POLL_S = 0.2
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def topic_settings(brokers: int) -> tuple[int, dict[str, str]]:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Engine
 
 from adapters.db import create_engine, run_sync
@@ -33,10 +32,11 @@ from adapters.sinks.sql.transaction import Result, Verdict, apply_changes
 from bus.delivery import Delivery, Outcome
 from bus.errors import ConfigError, LifecycleError, TransientError
 from bus.lifecycle import Lifecycle
+from bus.logs import get_logger
 
 __all__ = ["SqlSink"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 _UNREACHABLE = frozenset(
     {FailureKind.CONNECTION, FailureKind.LOCK_TIMEOUT, FailureKind.DEADLOCK, FailureKind.OTHER}

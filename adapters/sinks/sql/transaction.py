@@ -29,7 +29,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 import sqlalchemy as sa
-import structlog
 from sqlalchemy.engine import Engine
 
 from adapters.sinks.sql.config import MappingAction
@@ -38,12 +37,13 @@ from adapters.sinks.sql.failures import FailureKind, classify, handler_error
 from adapters.sinks.sql.rows import Change
 from adapters.sinks.sql.tables import SinkTables
 from bus.errors import TransientError
+from bus.logs import get_logger
 
 __all__ = ["MAX_ATTEMPTS", "Result", "Verdict", "apply_changes"]
 
 MAX_ATTEMPTS: Final = 5
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class Verdict(StrEnum):

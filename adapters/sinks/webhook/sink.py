@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 
 import httpx
-import structlog
 
 from adapters.sinks.webhook.cloudevent import CONTENT_TYPE, encode_body
 from adapters.sinks.webhook.config import WebhookSinkConfig
@@ -36,6 +35,7 @@ from adapters.sinks.webhook.signature import signature_headers
 from bus.delivery import Delivery, Outcome
 from bus.errors import LifecycleError
 from bus.lifecycle import Lifecycle
+from bus.logs import get_logger
 from bus.ops.dlq_records import mask_text
 
 __all__ = ["RETRIED_STATUSES", "USER_AGENT", "WebhookSink"]
@@ -46,7 +46,7 @@ RETRIED_STATUSES = frozenset({408, 429})
 #: How much of an answer is read at most; the rest is left unread.
 _READ_LIMIT = 4096
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class WebhookSink(Lifecycle):

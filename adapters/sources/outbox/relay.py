@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import sqlalchemy as sa
-import structlog
 
 from adapters.db import run_sync
 from adapters.sources.outbox.config import OutboxRelayConfig
@@ -41,13 +40,14 @@ from adapters.sources.outbox.store import Claim, OutboxStore, RowFailure, relay_
 from adapters.sources.outbox.table import outbox_table
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle, run_until_stopped
+from bus.logs import get_logger
 from bus.publisher import Publisher
 
 __all__ = ["OutboxRelay", "RelayStats"]
 
 T = TypeVar("T")
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,11 +81,12 @@ def _step(name: str, errors: dict[str, str], func: Callable[[], T]) -> T | None:
 def _publish_and_consume(bootstrap: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     topics = {
-        v: asyncio.run(create_topic(bootstrap, f"bench.{v}.{tag}", 4)) for v in ("raw", "bus", "ck")
+        v: asyncio.run(create_topic(bootstrap, f"bench.{v}.{tag}", 4))
+        for v in ("raw", "rawbatch", "bus", "ck")
     }
     events = workload.events(1, sizes.publish_events)
     records = list(workload.wire_records(1, sizes.publish_events))
-    samples: dict[str, list[float]] = {"raw": [], "bus": [], "confluent": []}
+    samples: dict[str, list[float]] = {"raw": [], "rawbatch": [], "bus": [], "confluent": []}
     for n in range(sizes.rounds):
         label = f"publish round {n + 1}"
         figures = _step(
@@ -93,6 +94,7 @@ def _publish_and_consume(bootstrap: str, sizes: Sizes, errors: dict[str, str]) -
             errors,
             lambda: (
                 publish.raw_aiokafka(bootstrap, topics["raw"], records, sizes.chunk),
+                publish.raw_aiokafka_batches(bootstrap, topics["rawbatch"], records, sizes.chunk),
                 publish.bus_publisher(bootstrap, topics["bus"], events, sizes.chunk),
                 publish.confluent_producer(bootstrap, topics["ck"], records),
             ),
@@ -117,10 +119,13 @@ def _publish_and_consume(bootstrap: str, sizes: Sizes, errors: dict[str, str]) -
     result: dict[str, Any] = {}
     if samples["raw"]:
         ratios = [b / r for b, r in zip(samples["bus"], samples["raw"], strict=True)]
+        batch_ratios = [b / r for b, r in zip(samples["bus"], samples["rawbatch"], strict=True)]
         result["publish"] = {
             "events_per_round": sizes.publish_events,
             "value_bytes": len(records[0].value),
             "raw_aiokafka": spread(samples["raw"]).as_dict(),
+            "raw_aiokafka_batches": spread(samples["rawbatch"]).as_dict(),
+            "ratio_bus_raw_batches": spread(batch_ratios).as_dict(),
             "bus_publisher": spread(samples["bus"]).as_dict(),
             "confluent_kafka": spread(samples["confluent"]).as_dict(),
             "ratio_bus_raw": spread(ratios).as_dict(),

@@ -91,10 +91,12 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     pub, con = results.get("publish", {}), results.get("consume", {})
     lines += [
-        _row("publish: raw aiokafka", pub.get("raw_aiokafka")),
+        _row("publish: raw aiokafka send", pub.get("raw_aiokafka")),
+        _row("publish: raw aiokafka send_batch", pub.get("raw_aiokafka_batches")),
         _row("publish: bus Publisher.publish_many", pub.get("bus_publisher")),
         _row("publish: confluent-kafka Producer", pub.get("confluent_kafka")),
-        _row("publish: ratio bus / raw aiokafka", pub.get("ratio_bus_raw")),
+        _row("publish: ratio bus / raw aiokafka send", pub.get("ratio_bus_raw")),
+        _row("publish: ratio bus / raw aiokafka send_batch", pub.get("ratio_bus_raw_batches")),
         _row("consume: raw aiokafka getmany", con.get("raw_aiokafka")),
         _row("consume: bus Subscriber (no-op handler)", con.get("bus_subscriber")),
         _row("consume: ratio bus / raw aiokafka", con.get("ratio_bus_raw")),

@@ -27,7 +27,6 @@ the rule it breaks.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +43,10 @@ from bus.contract.attributes import (
     check_time,
     check_traceparent,
     check_type,
+    parse_classification,
+    parse_sequence,
+    parse_snapshot,
+    parse_time,
 )
 from bus.contract.names import (
     EVENT_TYPE_PATTERN,
@@ -81,11 +84,6 @@ __all__ = [
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/avro"
 
-_RFC3339 = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<clock>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
-    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})"
-)
-
 
 def new_event_id() -> str:
     """Return a new event id: a UUIDv7, so ids sort by creation time."""
@@ -96,7 +94,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class Envelope:
     """The CloudEvents context of one event; ``id`` and ``time`` default to fresh values.
 
@@ -139,7 +137,7 @@ class Envelope:
                 check_text(header, optional)
         if not isinstance(self.dataclassification, DataClassification):
             object.__setattr__(
-                self, "dataclassification", _classification(str(self.dataclassification))
+                self, "dataclassification", parse_classification(str(self.dataclassification))
             )
         if self.sequence is not None:
             check_sequence(self.sequence)
@@ -170,22 +168,25 @@ class Envelope:
         the ordinary way. ``time`` must be in UTC.
         """
         envelope = object.__new__(cls)
-        for name, value in (
-            ("source", source),
-            ("type", type),
-            ("steward", steward),
-            ("partitionkey", partitionkey),
-            ("dataclassification", dataclassification),
-            ("id", id),
-            ("time", time),
-            ("subject", subject),
-            ("dataschema", dataschema),
-            ("datacontenttype", CONTENT_TYPE),
-            ("sequence", sequence),
-            ("traceparent", traceparent),
-            ("snapshot", snapshot),
-        ):
-            _set(envelope, name, value)
+        _set(
+            envelope,
+            "__dict__",
+            {
+                "source": source,
+                "type": type,
+                "steward": steward,
+                "partitionkey": partitionkey,
+                "dataclassification": dataclassification,
+                "id": id,
+                "time": time,
+                "subject": subject,
+                "dataschema": dataschema,
+                "datacontenttype": CONTENT_TYPE,
+                "sequence": sequence,
+                "traceparent": traceparent,
+                "snapshot": snapshot,
+            },
+        )
         return envelope
 
     @property
@@ -239,9 +240,7 @@ _REQUIRED = (
     "ce_partitionkey",
     "ce_dataclassification",
 )
-_KNOWN = frozenset(
-    (*_REQUIRED, "ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent", "ce_snapshot")
-)
+_KNOWN = (*_REQUIRED, "ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent", "ce_snapshot")
 
 
 def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
@@ -251,19 +250,18 @@ def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
     invalid ``ce_traceparent`` is dropped rather than refused, as W3C Trace Context asks:
     a broken trace header must not cost the event.
     """
+    raw_values = dict(headers)
+    if len(raw_values) != len(headers):
+        _refuse_repeated(headers)
     values: dict[str, str] = {}
-    for name, raw in headers:
-        if name not in _KNOWN:
-            continue
-        if name in values:
-            raise EnvelopeError(
-                f"header {name} appears more than once; CloudEvents allows one value",
-                fix="send each ce_ header once",
-            )
+    for name in _KNOWN:
+        raw = raw_values.get(name)
         if raw is None:
-            raise EnvelopeError(
-                f"header {name} has no value", fix="send a value or omit the header"
-            )
+            if name in raw_values:
+                raise EnvelopeError(
+                    f"header {name} has no value", fix="send a value or omit the header"
+                )
+            continue
         try:
             values[name] = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -301,16 +299,27 @@ def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
         id=event_id,
         source=_known_source(values["ce_source"]),
         type=_known_type(values["ce_type"]),
-        time=_parse_time(values["ce_time"]),
+        time=parse_time(values["ce_time"]),
         subject=values.get("ce_subject"),
         dataschema=values.get("ce_dataschema"),
         steward=values["ce_steward"],
-        sequence=_parse_sequence(values.get("ce_sequence")),
+        sequence=parse_sequence(values.get("ce_sequence")),
         partitionkey=values["ce_partitionkey"],
-        dataclassification=_classification(values["ce_dataclassification"]),
+        dataclassification=parse_classification(values["ce_dataclassification"]),
         traceparent=traceparent,
-        snapshot=_parse_snapshot(values.get("ce_snapshot")),
+        snapshot=parse_snapshot(values.get("ce_snapshot")),
     )
+
+
+def _refuse_repeated(headers: Sequence[tuple[str, bytes | None]]) -> None:
+    seen: set[str] = set()
+    for name, _ in headers:
+        if name in _KNOWN and name in seen:
+            raise EnvelopeError(
+                f"header {name} appears more than once; CloudEvents allows one value",
+                fix="send each ce_ header once",
+            )
+        seen.add(name)
 
 
 @functools.lru_cache(maxsize=256)
@@ -332,64 +341,3 @@ def _type_parts(event_type: str) -> tuple[str, str, int]:
 
 
 _set = object.__setattr__
-
-
-def _parse_time(value: str) -> datetime:
-    if (
-        len(value) == 27  # what every publisher of the bus writes: 2025-06-01T08:30:00.000000Z
-        and value[26] == "Z"
-        and value[10] == "T"
-        and value[4] == value[7] == "-"
-        and value[13] == value[16] == ":"
-        and value[19] == "."
-    ):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass  # the general path names the problem
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        raise EnvelopeError(
-            f"ce_time {value!r} is not an RFC 3339 timestamp with an offset (2025-06-01T08:30:00Z)",
-            fix="send the event time in UTC with a trailing Z",
-        )
-    fraction = (match["fraction"] or "0")[:6].ljust(6, "0")
-    offset = "+00:00" if match["offset"] in ("Z", "z") else match["offset"]
-    try:
-        parsed = datetime.fromisoformat(f"{match['date']}T{match['clock']}.{fraction}{offset}")
-    except ValueError as exc:
-        raise EnvelopeError(f"ce_time {value!r} is not a valid date and time: {exc}") from None
-    return parsed.astimezone(UTC)
-
-
-def _parse_sequence(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isascii() or not value.isdigit():
-        raise EnvelopeError(
-            f"ce_sequence {value!r} is not a non-negative decimal integer",
-            fix="send the aggregate version as digits only",
-        )
-    return int(value)
-
-
-def _parse_snapshot(value: str | None) -> bool:
-    if value is None or value == "false":
-        return False
-    if value == "true":
-        return True
-    raise EnvelopeError(
-        f"ce_snapshot {value!r} is not 'true' or 'false'",
-        fix="mark snapshot events with ce_snapshot: true, or leave the header out",
-    )
-
-
-def _classification(value: str) -> DataClassification:
-    try:
-        return DataClassification(value)
-    except ValueError:
-        allowed = ", ".join(c.value for c in DataClassification)
-        raise EnvelopeError(
-            f"ce_dataclassification {value!r} is not one of {allowed}",
-            fix="classify the event with one of the four levels",
-        ) from None

@@ -20,6 +20,7 @@ from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
+from bus.publisher.batches import Placed, send_batched
 from bus.publisher.config import PublisherConfig, PublishResult, key_secret_of
 from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.registry import SchemaRegistry
@@ -221,11 +222,15 @@ class Publisher(Lifecycle):
             self._stale_producer = True
         return publish_error(record, exc)
 
-    async def _send(self, record: OutgoingRecord) -> asyncio.Future[Any]:
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        """The producer, renewed first if the broker no longer accepts its idempotence state."""
         self._started()
         if self._stale_producer:
             await self._renew_producer()
-        producer = self._started()
+        return self._started()
+
+    async def _send(self, record: OutgoingRecord) -> asyncio.Future[Any]:
+        producer = await self._ready_producer()
         try:
             future: asyncio.Future[Any] = await producer.send(
                 record.topic, record.value, key=record.key, headers=record.headers
@@ -254,7 +259,7 @@ class Publisher(Lifecycle):
         )
         future = await self._send(record)
         deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout_ms / 1000
-        return await self._await_ack(record, future, deadline)
+        return self._acknowledged(record, await self._await_ack(record, future, deadline))
 
     async def publish_many(
         self,
@@ -271,41 +276,61 @@ class Publisher(Lifecycle):
         ``snapshot`` marks every event as part of a day-one snapshot.
         """
         self._started()
-        pending: list[tuple[OutgoingRecord, asyncio.Future[Any]] | BusError] = []
+        built: list[OutgoingRecord | BusError] = []
         for item in events:
             request = _request(item)
             try:
-                record = self.record_for(
-                    request.event,
-                    sequence=request.sequence,
-                    event_id=request.event_id,
-                    traceparent=request.traceparent,
-                    snapshot=snapshot,
+                built.append(
+                    self.record_for(
+                        request.event,
+                        sequence=request.sequence,
+                        event_id=request.event_id,
+                        traceparent=request.traceparent,
+                        snapshot=snapshot,
+                    )
                 )
-                pending.append((record, await self._send(record)))
             except BusError as exc:
-                pending.append(exc)
+                built.append(exc)
+        records = [entry for entry in built if isinstance(entry, OutgoingRecord)]
+        placed = await send_batched(await self._ready_producer(), records) if records else []
         deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout_ms / 1000
-        futures = [entry[1] for entry in pending if not isinstance(entry, BusError)]
+        # One wait for every batch; a timer per event costs more than the send.
+        futures = {entry.future for entry in placed if entry.future is not None}
         if futures:
-            # One wait for the whole batch; a timer per event costs more than the send.
             await asyncio.wait(futures, timeout=self.config.delivery_timeout_ms / 1000)
+        outcomes = iter(placed)
         results: list[PublishResult | BusError] = []
-        for entry in pending:
+        for entry in built:
             if isinstance(entry, BusError):
                 results.append(entry)
                 continue
-            record, future = entry
             try:
-                if future.done():
-                    results.append(self._settled(record, future))
-                else:
-                    results.append(await self._await_ack(record, future, deadline))
+                results.append(await self._outcome(next(outcomes), deadline))
             except PublishError as exc:
                 results.append(exc)
+        acknowledged = sum(isinstance(result, PublishResult) for result in results)
+        self._log.debug("publisher.batch_acknowledged", events=acknowledged, of=len(results))
         return results
 
-    def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> PublishResult:
+    async def _outcome(self, placed: Placed, deadline: float) -> PublishResult:
+        """A batched record's result: its batch's offset plus its place, or its error."""
+        record = placed.record
+        if placed.error is not None:
+            raise self._failed(record, placed.error)
+        assert placed.future is not None
+        future = placed.future
+        meta = self._settled(record, future) if future.done() else None
+        if meta is None:
+            meta = await self._await_ack(record, future, deadline)
+        return PublishResult(
+            event_id=record.envelope.id,
+            topic=meta.topic,
+            partition=meta.partition,
+            offset=meta.offset + placed.index,
+        )
+
+    def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> Any:
+        """The record metadata of a done future, or its error as a PublishError."""
         exc = future.exception()
         if isinstance(exc, KafkaError):
             raise self._failed(record, exc) from exc
@@ -313,11 +338,12 @@ class Publisher(Lifecycle):
             raise PublishError(
                 f"event {record.envelope.id} to {record.topic} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return self._acknowledged(record, future.result())
+        return future.result()
 
     async def _await_ack(
         self, record: OutgoingRecord, future: asyncio.Future[Any], deadline: float
-    ) -> PublishResult:
+    ) -> Any:
+        """The record metadata once acknowledged; a PublishError on failure or timeout."""
         remaining = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
             meta = await asyncio.wait_for(asyncio.shield(future), remaining)
@@ -331,7 +357,7 @@ class Publisher(Lifecycle):
                 fix="publish it again with the same event_id; sinks drop the duplicate",
                 retriable=True,
             ) from exc
-        return self._acknowledged(record, meta)
+        return meta
 
     def _acknowledged(self, record: OutgoingRecord, meta: Any) -> PublishResult:
         result = PublishResult(

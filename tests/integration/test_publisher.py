@@ -73,6 +73,34 @@ async def test_publish_many_reports_each_event_and_keeps_per_key_order(
         assert sequences == sorted(sequences), "events of one key arrive in publish order"
 
 
+async def test_each_batched_result_names_its_own_record_on_the_partition_send_would_pick(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=5)
+    # Small batches: 64 KiB holds about 150 events, so each partition fills several.
+    config = _config(kafka_bootstrap, topic, max_batch_size=64 * 1024)
+    async with Publisher(config) as publisher:
+        batch = [(izin(i % 37, nama_usaha=f"Usaha {i}"), i) for i in range(2000)]
+        results = await publisher.publish_many(batch)
+        singles = [await publisher.publish(izin(key), sequence=9999) for key in range(37)]
+    assert all(isinstance(r, PublishResult) for r in results)
+    records = await read_all(kafka_bootstrap, topic, 2000 + 37)
+    at = {(r.partition, r.offset): r for r in records}
+    for result, (event, sequence) in zip(results, batch, strict=True):
+        assert isinstance(result, PublishResult)
+        record = at[(result.partition, result.offset)]
+        headers = dict(record.headers)
+        assert headers["ce_id"].decode() == result.event_id
+        assert headers["ce_sequence"] == str(sequence).encode()
+        assert record.key == event.nomor_izin.encode()
+    partitions_of_key: dict[bytes | None, set[int]] = {}
+    for record in records:
+        partitions_of_key.setdefault(record.key, set()).add(record.partition)
+    for key, single in enumerate(singles):  # send() and the batches agree on every key
+        assert partitions_of_key[izin(key).nomor_izin.encode()] == {single.partition}
+    assert len({r.partition for r in records}) == 5
+
+
 async def test_publish_many_reports_a_refused_event_and_publishes_the_rest(
     kafka_bootstrap: str, new_topic: TopicFactory
 ) -> None:

@@ -1,0 +1,115 @@
+"""Sending many records as one aiokafka record batch per partition, not one ``send`` each.
+
+``AIOKafkaProducer.send`` costs a metadata wait, a partitioner call, a future and a
+batch lookup per record. For a batch of events known up front (an outbox cycle, a
+snapshot page, a replay) the publisher instead fills one ``BatchBuilder`` per partition
+(``create_batch``) and hands each to ``send_batch``: the same idempotent, ``acks=all``
+delivery (the batch gets the producer id and sequence numbers when it is drained), the
+same per-partition order (a partition's batches are sent one after another, after any
+records ``send`` queued before), one future per batch. A record's offset is the batch's
+base offset plus its place in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from bus.contract.plan import OutgoingRecord
+from bus.publisher.partitions import partition_for
+
+__all__ = ["Placed", "send_batched"]
+
+
+@dataclass(slots=True)
+class Placed:
+    """Where one record went: its batch's future and its place in the batch, or an error."""
+
+    record: OutgoingRecord
+    future: asyncio.Future[Any] | None = None
+    index: int = 0
+    error: KafkaError | None = None
+
+
+@dataclass(slots=True)
+class _Open:
+    topic: str
+    partition: int
+    builder: Any
+    members: list[Placed] = field(default_factory=list)
+
+
+async def _partitions(producer: AIOKafkaProducer, topic: str) -> list[int]:
+    """The topic's partition ids in the order the default partitioner indexes them."""
+    known = producer.client.cluster.partitions_for_topic(topic)
+    if not known:
+        await producer.partitions_for(topic)  # waits for the topic's metadata
+        known = producer.client.cluster.partitions_for_topic(topic) or set()
+    return list(known)  # aiokafka's own order: list() of the metadata's set
+
+
+async def send_batched(
+    producer: AIOKafkaProducer, records: Sequence[OutgoingRecord]
+) -> list[Placed]:
+    """Queue ``records`` in per-partition batches; return each record's :class:`Placed`.
+
+    Raises nothing for Kafka: a batch that could not be queued (metadata unavailable, the
+    producer closed) gives its records that error. Await the futures for the outcome.
+    """
+    placed = [Placed(record) for record in records]
+    partitions: dict[str, list[int]] = {}
+    open_batches: dict[tuple[str, int], _Open] = {}
+
+    async def submit(batch: _Open) -> None:
+        try:
+            future = await producer.send_batch(
+                batch.builder, batch.topic, partition=batch.partition
+            )
+        except KafkaError as exc:
+            for member in batch.members:
+                member.error = exc
+            return
+        for member in batch.members:
+            member.future = future
+
+    for entry in placed:
+        record = entry.record
+        try:
+            ids = partitions.get(record.topic)
+            if ids is None:
+                ids = partitions[record.topic] = await _partitions(producer, record.topic)
+        except KafkaError as exc:
+            entry.error = exc
+            continue
+        where = (record.topic, partition_for(record.key, ids))
+        batch = open_batches.get(where)
+        if batch is None:
+            batch = open_batches[where] = _Open(*where, producer.create_batch())
+        if not _append(batch, entry):
+            await submit(open_batches.pop(where))  # full: send it, start the next one
+            batch = open_batches[where] = _Open(*where, producer.create_batch())
+            if not _append(batch, entry):
+                entry.error = KafkaError(
+                    f"the record is larger than a whole batch ({len(record.value)} bytes value)"
+                )
+    for batch in open_batches.values():
+        if batch.members:
+            await submit(batch)
+    return placed
+
+
+def _append(batch: _Open, entry: Placed) -> bool:
+    record = entry.record
+    appended = batch.builder.append(
+        timestamp=None, key=record.key, value=record.value, headers=record.headers
+    )
+    if appended is None:
+        return False
+    entry.index = len(batch.members)
+    batch.members.append(entry)
+    return True

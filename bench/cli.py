@@ -1,10 +1,11 @@
-"""``python -m bench [--quick]``: every measurement in one run, then the report files."""
+"""``python -m bench [--quick] [--peers]``: every measurement in one run, then the report files."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import codec, consume, endtoend, profiles, publish, replay, workload
+from bench import codec, consume, endtoend, peer_steps, profiles, publish, replay, workload
 from bench.environment import (
     SERVICE_LOG_ENV,
     cpu_times,
@@ -45,17 +46,26 @@ class Sizes:
     replay_events: int
     codec_iterations: int
     profile_events: int
+    #: --peers: outbox rows waiting for each contender, then the offered load and its length.
+    peer_backlog: int
+    peer_rate: int
+    peer_seconds: float
     chunk: int = 1000
 
 
-FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000)
-QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000)
+FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000, 20_000, 1_000, 20.0)
+QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 5_000, 1_000, 10.0)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about 3 minutes)")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3)")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run Debezium's outbox connector (Kafka Connect) beside our relay",
+    )
     parser.add_argument(
         "--replay-events", type=int, help="events in the replay topic (default 100000)"
     )
@@ -206,8 +216,28 @@ def _profiles(
     return result
 
 
+def _peers(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="spbe-bench-peers-") as workdir:
+        return peer_steps.measure(
+            bootstrap,
+            url,
+            Path(workdir),
+            rows=sizes.peer_backlog,
+            rounds=sizes.rounds,
+            per_second=sizes.peer_rate,
+            seconds=sizes.peer_seconds,
+            step=lambda name, func: _step(name, errors, func),
+        )
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # SystemExit unwinds the with-blocks: the broker, PostgreSQL and Connect are stopped.
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     base = QUICK if args.quick else FULL
     sizes = Sizes(
         **{
@@ -229,18 +259,20 @@ def main(argv: list[str] | None = None) -> int:
     cpu_before = cpu_times()
     results: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
-        "mode": "quick" if args.quick else "full",
+        "mode": ("quick" if args.quick else "full") + (" with peers" if args.peers else ""),
         "sizes": asdict(sizes),
     }
     results["codec"] = _step(
         "codec", errors, lambda: codec.measure(sizes.codec_iterations, max(3, sizes.rounds))
     )
-    with services() as running:
+    with services(logical_replication=args.peers) as running:
         results["machine"] = machine(running.database_url)
         results.update(_publish_and_consume(running.bootstrap, sizes, errors))
         results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
+        if args.peers:
+            results["peers"] = _peers(running.bootstrap, running.database_url, sizes, errors)
     cpu_after = cpu_times()
     if cpu_before and cpu_after:
         total = cpu_after["total"] - cpu_before["total"]

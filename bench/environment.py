@@ -23,7 +23,7 @@ from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
 from bus.logs import configure_logging
 from bus.topics import ensure_topics
-from tests.support.databases import postgres_server
+from tests.support.databases import LOGICAL_REPLICATION, postgres_server
 from tests.support.ports import free_port_block
 
 __all__ = [
@@ -60,14 +60,19 @@ class Services:
 
 
 @contextmanager
-def services() -> Iterator[Services]:
-    """Start the broker and PostgreSQL in a temporary directory; stop both afterwards."""
+def services(*, logical_replication: bool = False) -> Iterator[Services]:
+    """Start the broker and PostgreSQL in a temporary directory; stop both afterwards.
+
+    ``logical_replication`` starts PostgreSQL with ``wal_level=logical`` and room for
+    replication slots, as Debezium's connector (``--peers``) needs.
+    """
     with tempfile.TemporaryDirectory(prefix="spbe-bench-") as tmp:
         base = Path(tmp)
         kafka = LocalKafka(base / "kafka", ready_timeout_s=240)
         layout = kafka.up(port=free_port_block(2))
         try:
-            with postgres_server(base / "postgres") as url:
+            settings = LOGICAL_REPLICATION if logical_replication else None
+            with postgres_server(base / "postgres", settings) as url:
                 yield Services(bootstrap=layout.bootstrap_servers, database_url=url)
         finally:
             kafka.down()

@@ -74,6 +74,64 @@ def _row(name: str, figure: dict[str, Any] | None) -> str:
     return f"| {name} | {_n(figure['median'])} | {_n(figure['min'])} | {_n(figure['max'])} |"
 
 
+def _latency_row(name: str, figure: dict[str, Any] | None) -> str:
+    if not figure:
+        return f"| {name} | not measured | | | | | |"
+    return (
+        f"| {name} | {figure['events']:,} | {_n(figure['p50_ms'])} | {_n(figure['p95_ms'])} | "
+        f"{_n(figure['p99_ms'])} | {_n(figure['max_ms'])} | {figure['not_arrived']:,} |"
+    )
+
+
+def _peers(peers: dict[str, Any] | None) -> list[str]:
+    """The ``--peers`` tables: Debezium's outbox connector beside our relay, the JDBC sink."""
+    if not peers:
+        return []
+    versions, backlog = peers.get("versions", {}), peers.get("backlog", {})
+    relay, debezium = backlog.get("relay", {}), backlog.get("debezium", {})
+    lines = [
+        "",
+        f"Peers: Kafka Connect {versions.get('kafka-connect')} standalone with Debezium "
+        f"{versions.get('debezium')} (PostgreSQL connector, pgoutput, outbox EventRouter), "
+        "on the same broker and database as our relay. Debezium: "
+        f"{peers.get('settings', {}).get('debezium')}; our relay: "
+        f"{peers.get('settings', {}).get('relay')}.",
+        "",
+        f"| outbox → Kafka, backlog of {backlog.get('rows', 0):,} rows (rows/s, start to last "
+        "record) | median | min | max |",
+        "|---|---:|---:|---:|",
+        _row("outbox → Kafka: our relay", relay.get("rows_per_s")),
+        _row("outbox → Kafka: Debezium outbox connector", debezium.get("rows_per_s")),
+        _row("outbox → Kafka: ratio our relay / Debezium", backlog.get("ratio_relay_debezium")),
+        _row("first to last record: our relay", relay.get("steady_rows_per_s")),
+        _row("first to last record: Debezium outbox connector", debezium.get("steady_rows_per_s")),
+    ]
+    latency = peers.get("latency") or {}
+    if latency:
+        lines += [
+            "",
+            f"| commit → Kafka append at {latency['target_per_s']:,} rows/s for "
+            f"{latency['seconds']:g} s | rows | p50 ms | p95 ms | p99 ms | max ms | not arrived |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            _latency_row("our relay", latency.get("relay")),
+            _latency_row("Debezium outbox connector", latency.get("debezium")),
+        ]
+        if "debezium_tuned" in latency:
+            tuned = ", ".join(f"{k} {v}" for k, v in latency["debezium_tuned_settings"].items())
+            lines.append(
+                _latency_row(f"Debezium outbox connector, {tuned}", latency["debezium_tuned"])
+            )
+    sink = peers.get("jdbc_sink")
+    if sink:
+        tried = "; ".join(t["outcome"] for t in sink["tried"])
+        lines += [
+            "",
+            f"JDBC sink peer: not measured (tried from Maven Central: {tried}). Published "
+            f"reference instead: {sink['reference']}.",
+        ]
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     versions = m.get("versions", {})
@@ -122,6 +180,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"max {_n(latency['max_ms'])} ms; {latency['not_arrived']:,} events had not "
             "arrived when waiting ended (then the percentiles are lower bounds).",
         ]
+    lines += _peers(results.get("peers"))
     codec = results.get("codec") or {}
     if codec:
         lines += [

@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.ports import free_port_block
 
-__all__ = ["mariadb_server", "postgres_server"]
+__all__ = ["LOGICAL_REPLICATION", "mariadb_server", "postgres_server"]
 
 INSTALL_HINT = "install it with: apt-get install postgresql mariadb-server (see .ci/run)"
 
@@ -41,9 +41,18 @@ def _as_postgres_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+#: Server settings for logical decoding (Debezium's pgoutput plugin, the bench's peers).
+LOGICAL_REPLICATION = {"wal_level": "logical", "max_replication_slots": "8", "max_wal_senders": "8"}
+
+
 @contextmanager
-def postgres_server(base: Path) -> Iterator[str]:
-    """Start PostgreSQL in ``base``; yield a SQLAlchemy URL for database ``spbe``."""
+def postgres_server(base: Path, settings: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Start PostgreSQL in ``base``; yield a SQLAlchemy URL for database ``spbe``.
+
+    ``settings`` are extra server settings (``-c name=value``), e.g.
+    :data:`LOGICAL_REPLICATION`. The user ``spbe`` is the cluster's superuser, so it may
+    also open replication connections (``initdb --auth=trust`` lets it in from loopback).
+    """
     bin_dir = _postgres_bin()
     cleanup = False
     if os.geteuid() == 0:
@@ -63,6 +72,7 @@ def postgres_server(base: Path) -> Iterator[str]:
         capture_output=True,
     )
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
     subprocess.run(
         _as_postgres_user(
             [

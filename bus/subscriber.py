@@ -424,20 +424,23 @@ class Subscriber(Lifecycle):
 
     async def _process_record(self, record: ConsumerRecord[bytes, bytes]) -> Outcome | None:
         """Apply one record; ``None`` when it was left unfinished because of a stop."""
-        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
         incoming = await self._decode_patiently(record)
         if incoming is None or isinstance(incoming, Outcome):
             return incoming
         envelope = incoming.envelope
-        bound = self._log.bind(event_id=envelope.id, type=envelope.type, **where)
 
         async def attempt(number: int) -> Outcome | None:
             delivery = Delivery.of(record, incoming, number)
             try:
                 return await self._handler(delivery)
             except Exception as exc:
-                bound.warning(
+                self._log.warning(
                     "subscriber.handler_failed",
+                    event_id=envelope.id,
+                    type=envelope.type,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
                     attempt=number,
                     error=type(exc).__name__,
                     retriable=is_retriable(exc),
@@ -486,7 +489,13 @@ class Subscriber(Lifecycle):
             self.stats.duplicates += 1
         else:
             self.stats.applied += 1
-        bound.debug("subscriber.outcome", outcome=outcome.value, attempt=attempts)
+        self._log.debug(
+            "subscriber.outcome",
+            event_id=envelope.id,
+            offset=record.offset,
+            outcome=outcome.value,
+            attempt=attempts,
+        )
         return outcome
 
     async def _dead_letter(

@@ -189,3 +189,8 @@ class SubscriberSink:
 
     subscription: SubscriberConfig
     sink: SinkAdapter
+
+    @property
+    def batch_handler(self) -> BatchHandler | None:
+        """The sink's way to apply many events in one go, if it has one (as ``run`` uses)."""
+        return batch_handler_of(self.sink)

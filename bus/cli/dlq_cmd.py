@@ -262,6 +262,7 @@ async def _redrive(args: argparse.Namespace) -> int:
                     chosen,
                     handler,
                     decoder,
+                    batch_handler=target.batch_handler,
                     all_offsets=[x.offset for x in letters],
                     retry=subscription.retry,
                 )

@@ -308,6 +308,7 @@ async def _reapply(
             windows,
             handler,
             decoder,
+            batch_handler=target.batch_handler,
             keys=request.keys,
             retry=subscription.retry,
             on_progress=progress,

@@ -11,17 +11,19 @@ letter, masking, describing, selecting); this module does the Kafka work.
 again: a re-published event would reach every other subscriber of that topic as a
 duplicate and stay in the steward's history for good. The sink's idempotency makes a
 redrive of an event that was applied meanwhile a reported duplicate, and its version guard
-keeps a newer row from being overwritten. Redrive never deletes: dead letters that applied
-are purged afterwards with :func:`purge`, up to :attr:`RedriveReport.purge_to`, the last
-offset before which every dead letter is resolved (Kafka deletes a prefix of a partition,
-never single records).
+keeps a newer row from being overwritten. A sink that applies batches gets the dead
+letters :data:`REDRIVE_BATCH` at a time, as a replay does
+(:func:`bus.ops.reapply.apply_together`; a batch that fails is redriven letter by letter).
+Redrive never deletes: dead letters that applied are purged afterwards with
+:func:`purge`, up to :attr:`RedriveReport.purge_to`, the last offset before which every
+dead letter is resolved (Kafka deletes a prefix of a partition, never single records).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import RecordsToDelete
@@ -29,6 +31,7 @@ from aiokafka.admin import RecordsToDelete
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import (
+    BatchHandler,
     Delivery,
     Handler,
     Outcome,
@@ -46,12 +49,13 @@ from bus.ops.dlq_records import (
     personal_values,
     purgeable_to,
 )
-from bus.ops.reapply import apply_with_retry, unreachable
+from bus.ops.reapply import apply_together, apply_with_retry, unreachable
 from bus.ops.replay import read_windows, topic_partitions
 from bus.ops.replay_plan import PartitionWindow, ReplayError
 from bus.startup import LiveNodeAdmin, start_client
 
 __all__ = [
+    "REDRIVE_BATCH",
     "PurgeReport",
     "RedriveReport",
     "dlq_topics_of",
@@ -61,6 +65,9 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+
+#: How many dead letters a redrive hands to a sink's batch handler at a time.
+REDRIVE_BATCH: Final = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,52 +157,96 @@ async def redrive(
     handler: Handler,
     decoder: RecordDecoder,
     *,
+    batch_handler: BatchHandler | None = None,
     all_offsets: Sequence[int] = (),
     retry: RetryPolicy | None = None,
 ) -> RedriveReport:
     """Apply each of ``letters`` through ``handler`` as the original delivery.
 
-    A dead letter that fails again stays where it is and is reported with its new cause
-    (masked). When the sink is unreachable the redrive stops with a
+    With ``batch_handler``, :data:`REDRIVE_BATCH` letters at a time go to it together
+    first. A dead letter that fails again stays where it is and is reported with its new
+    cause (masked). When the sink is unreachable the redrive stops with a
     :class:`~bus.ops.replay_plan.ReplayError`. ``all_offsets`` (every dead letter of the
     partition, in order) lets the report name how far a purge may go.
     """
     policy = retry or RetryPolicy()
     report = RedriveReport(selected=len(letters))
-    for letter in letters:
-        topic, partition, offset = letter.original()
-        incoming: IncomingEvent | None = None
-        try:
-            incoming = await decoder.decode(letter.value, letter.original_headers)
-            origin = _Origin(topic, partition, offset, letter.key)
-            delivery = Delivery.of(origin, incoming)
-            outcome = await apply_with_retry(handler, delivery, policy)
-        except Exception as exc:
-            if unreachable(exc):
-                raise ReplayError(
-                    f"redrive stopped at dead letter {letter.topic}[{letter.partition}]"
-                    f"@{letter.offset}: {type(exc).__name__}: {exc}",
-                    fix="once the sink is reachable, run the redrive again (dead letters that "
-                    "applied come back as duplicates)",
-                ) from exc
-            view = describe(letter, incoming)
-            personal = personal_values(incoming) if incoming is not None else []
-            report.failed.append(
-                {
-                    "offset": letter.offset,
-                    "error_class": error_class(exc),
-                    "message": mask_text(str(exc), personal),
-                    "event_id": view.get("event_id"),
-                }
-            )
-            log.warning("dlq.redrive_failed", dlq=letter.topic, offset=letter.offset)
+    for start in range(0, len(letters), REDRIVE_BATCH):
+        chunk = letters[start : start + REDRIVE_BATCH]
+        if (
+            batch_handler is not None
+            and len(chunk) > 1
+            and await _redrive_together(chunk, batch_handler, decoder, report)
+        ):
             continue
-        (report.duplicates if outcome is Outcome.DUPLICATE else report.applied).append(
-            letter.offset
-        )
+        for letter in chunk:
+            await _redrive_one(letter, handler, decoder, policy, report)
     resolved = set(report.applied) | set(report.duplicates)
     report.purge_to = purgeable_to(all_offsets or [x.offset for x in letters], resolved)
     return report
+
+
+def _delivery(letter: DeadLetter, incoming: IncomingEvent) -> Delivery:
+    topic, partition, offset = letter.original()
+    return Delivery.of(_Origin(topic, partition, offset, letter.key), incoming)
+
+
+async def _redrive_together(
+    letters: Sequence[DeadLetter],
+    batch_handler: BatchHandler,
+    decoder: RecordDecoder,
+    report: RedriveReport,
+) -> bool:
+    """Apply ``letters`` as one batch; False (nothing counted) if any of them failed."""
+    try:
+        deliveries = [
+            _delivery(letter, await decoder.decode(letter.value, letter.original_headers))
+            for letter in letters
+        ]
+    except Exception:
+        return False  # letter by letter, each failure reported with its letter
+    outcomes = await apply_together(batch_handler, deliveries)
+    if outcomes is None:
+        return False
+    for letter, outcome in zip(letters, outcomes, strict=True):
+        (report.duplicates if outcome is Outcome.DUPLICATE else report.applied).append(
+            letter.offset
+        )
+    return True
+
+
+async def _redrive_one(
+    letter: DeadLetter,
+    handler: Handler,
+    decoder: RecordDecoder,
+    policy: RetryPolicy,
+    report: RedriveReport,
+) -> None:
+    incoming: IncomingEvent | None = None
+    try:
+        incoming = await decoder.decode(letter.value, letter.original_headers)
+        outcome = await apply_with_retry(handler, _delivery(letter, incoming), policy)
+    except Exception as exc:
+        if unreachable(exc):
+            raise ReplayError(
+                f"redrive stopped at dead letter {letter.topic}[{letter.partition}]"
+                f"@{letter.offset}: {type(exc).__name__}: {exc}",
+                fix="once the sink is reachable, run the redrive again (dead letters that "
+                "applied come back as duplicates)",
+            ) from exc
+        view = describe(letter, incoming)
+        personal = personal_values(incoming) if incoming is not None else []
+        report.failed.append(
+            {
+                "offset": letter.offset,
+                "error_class": error_class(exc),
+                "message": mask_text(str(exc), personal),
+                "event_id": view.get("event_id"),
+            }
+        )
+        log.warning("dlq.redrive_failed", dlq=letter.topic, offset=letter.offset)
+        return
+    (report.duplicates if outcome is Outcome.DUPLICATE else report.applied).append(letter.offset)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,12 @@ Used by ``spbe-bus replay --mode reapply`` (events read from a window of the top
 ``spbe-bus dlq redrive`` (events read back from the dead letter topic). An event that
 cannot apply is reported and the work goes on; a sink that is unreachable stops it with
 a :class:`~bus.ops.replay_plan.ReplayError` saying where to resume.
+
+A sink that applies many events in one go (a :data:`~bus.delivery.BatchHandler`, the SQL
+sink's ``apply_batch``) gets them as the subscriber hands them over: one partition's
+events as fetched, together, tried once (:func:`apply_together`). A batch that fails in
+any way is applied again event by event, with retries, so that an event that cannot
+apply is reported alone: a batch is only a faster way to the same outcomes.
 """
 
 from __future__ import annotations
@@ -17,15 +23,24 @@ from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from bus.decoding import RecordDecoder
-from bus.delivery import Delivery, Handler, Outcome, RetryPolicy, error_class, is_retriable
+from bus.delivery import (
+    BatchHandler,
+    Delivery,
+    Handler,
+    Outcome,
+    RetryPolicy,
+    error_class,
+    is_retriable,
+)
 from bus.logs import get_logger
-from bus.ops.replay import read_windows
+from bus.ops.replay import read_window_batches
 from bus.ops.replay_plan import PartitionWindow, ReplayError, key_selected
 
 __all__ = [
     "FailedEvent",
     "Progress",
     "ReapplyReport",
+    "apply_together",
     "apply_with_retry",
     "reapply",
     "unreachable",
@@ -90,6 +105,33 @@ async def apply_with_retry(handler: Handler, delivery: Delivery, policy: RetryPo
     return Outcome.DUPLICATE if result is Outcome.DUPLICATE else Outcome.APPLIED
 
 
+async def apply_together(
+    batch_handler: BatchHandler, deliveries: Sequence[Delivery]
+) -> list[Outcome] | None:
+    """Apply ``deliveries`` with ``batch_handler`` once; None if it failed (nothing applied).
+
+    Each outcome is :attr:`Outcome.APPLIED` or :attr:`Outcome.DUPLICATE`. On None, apply
+    the events one by one (:func:`apply_with_retry`), as the subscriber does.
+    """
+    try:
+        outcomes = await batch_handler(deliveries)
+    except Exception as exc:
+        first = deliveries[0]
+        log.info(
+            "replay.batch_failed",
+            topic=first.topic,
+            partition=first.partition,
+            first_offset=first.offset,
+            size=len(deliveries),
+            error=error_class(exc),
+        )
+        return None
+    return [
+        Outcome.DUPLICATE if outcome is Outcome.DUPLICATE else Outcome.APPLIED
+        for outcome in outcomes
+    ]
+
+
 def unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` says the sink (its database, its endpoint) is away, not the event bad."""
     return getattr(exc, "retriable", None) is True or isinstance(exc, OSError | TimeoutError)
@@ -101,29 +143,66 @@ async def reapply(
     handler: Handler,
     decoder: RecordDecoder,
     *,
+    batch_handler: BatchHandler | None = None,
     keys: frozenset[bytes] = frozenset(),
     retry: RetryPolicy | None = None,
     on_progress: Progress | None = None,
 ) -> ReapplyReport:
     """Hand every event of ``windows`` (with one of ``keys``, if given) to ``handler``.
 
-    An event that cannot apply (it does not decode, or the sink refuses it) is reported
-    in :attr:`ReapplyReport.failed` and the replay goes on. When retries of a retriable
-    failure run out (the database is away), the replay stops with a :class:`ReplayError`
-    saying where to resume.
+    With ``batch_handler``, each partition's events as fetched go to it together first
+    (see the module docstring). An event that cannot apply (it does not decode, or the
+    sink refuses it) is reported in :attr:`ReapplyReport.failed` and the replay goes on.
+    When retries of a retriable failure run out (the database is away), the replay stops
+    with a :class:`ReplayError` saying where to resume.
     """
     policy = retry or RetryPolicy()
     report = ReapplyReport(total=sum(w.count for w in windows))
-    async with contextlib.aclosing(read_windows(bootstrap_servers, windows)) as records:
-        async for record in records:
-            report.done += 1
-            if not key_selected(record.key, keys):
-                report.skipped_keys += 1
+
+    def progressed() -> None:
+        if on_progress is not None:
+            on_progress(report.done, report.total)
+
+    async with contextlib.aclosing(read_window_batches(bootstrap_servers, windows)) as batches:
+        async for batch in batches:
+            selected = [record for record in batch if key_selected(record.key, keys)]
+            report.skipped_keys += len(batch) - len(selected)
+            report.done += len(batch) - len(selected)
+            if (
+                batch_handler is not None
+                and len(selected) > 1
+                and await _reapply_together(selected, batch_handler, decoder, report)
+            ):
+                report.done += len(selected)
             else:
-                await _reapply_one(record, handler, decoder, policy, report)
-            if on_progress is not None:
-                on_progress(report.done, report.total)
+                for record in selected:
+                    report.done += 1
+                    await _reapply_one(record, handler, decoder, policy, report)
+                    progressed()
+            progressed()
     return report
+
+
+async def _reapply_together(
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    batch_handler: BatchHandler,
+    decoder: RecordDecoder,
+    report: ReapplyReport,
+) -> bool:
+    """Apply ``records`` as one batch; False (nothing counted) if any of them failed."""
+    try:
+        deliveries = [
+            Delivery.of(record, await decoder.decode(record.value, list(record.headers)))
+            for record in records
+        ]
+    except Exception:
+        return False  # one by one, each failure reported with its record
+    outcomes = await apply_together(batch_handler, deliveries)
+    if outcomes is None:
+        return False
+    for record, outcome in zip(records, outcomes, strict=True):
+        _count(record, outcome, report)
+    return True
 
 
 async def _reapply_one(
@@ -158,8 +237,13 @@ async def _reapply_one(
             error=error_class(exc),
         )
         return
+    _count(record, outcome, report)
+
+
+def _count(record: ConsumerRecord[bytes, bytes], outcome: Outcome, report: ReapplyReport) -> None:
     if outcome is Outcome.DUPLICATE:
         report.duplicates += 1
     else:
         report.applied += 1
+    where = f"{record.topic}[{record.partition}]"
     report.per_partition[where] = report.per_partition.get(where, 0) + 1

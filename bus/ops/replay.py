@@ -10,7 +10,8 @@ Two modes (:class:`ReplayMode`):
     applies.
 ``reapply``
     Read the window with a separate consumer (no group, nothing committed) and hand each
-    event to the subscriber's handler (its sink), while the subscriber keeps running.
+    event to the subscriber's handler (its sink; a partition's events together when the
+    sink applies batches), while the subscriber keeps running.
     Only the window is read; keys (Kafka keys: for pseudonymised ones, the pseudonym)
     narrow it further. Sinks are idempotent, so events the subscriber already applied
     are reported as duplicates and replaying twice changes nothing.
@@ -18,13 +19,15 @@ Two modes (:class:`ReplayMode`):
 The pure parts (parsing the operator's input, computing the windows from offset and
 time lookups, the key filter) are functions tested without a broker; Kafka is reached
 only in :func:`plan_replay`, :func:`live_members`, :func:`rewind`, :func:`read_windows`
-and :func:`reapply`, which decodes with :class:`~bus.decoding.RecordDecoder` as the
-subscriber does. This module does the Kafka work of a replay; the pure planning is in
-:mod:`bus.ops.replay_plan`, the re-applying in :mod:`bus.ops.reapply`.
+(and :func:`read_window_batches`, the same as fetched) and :func:`reapply`, which decodes
+with :class:`~bus.decoding.RecordDecoder` as the subscriber does. This module does the
+Kafka work of a replay; the pure planning is in :mod:`bus.ops.replay_plan`, the
+re-applying in :mod:`bus.ops.reapply`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
 
@@ -41,6 +44,7 @@ from bus.startup import LiveNodeAdmin, start_client
 __all__ = [
     "live_members",
     "plan_replay",
+    "read_window_batches",
     "read_windows",
     "rewind",
     "topic_partitions",
@@ -186,6 +190,16 @@ async def read_windows(
     bootstrap_servers: str, windows: Sequence[PartitionWindow]
 ) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
     """Yield every record in ``windows`` (per partition in offset order), with no group."""
+    async with contextlib.aclosing(read_window_batches(bootstrap_servers, windows)) as batches:
+        async for batch in batches:
+            for record in batch:
+                yield record
+
+
+async def read_window_batches(
+    bootstrap_servers: str, windows: Sequence[PartitionWindow]
+) -> AsyncGenerator[list[ConsumerRecord[bytes, bytes]], None]:
+    """Yield the records in ``windows`` as fetched: each list one partition's, in offset order."""
     wanted = {w.tp: w for w in windows if w.count}
     if not wanted:
         return
@@ -204,9 +218,9 @@ async def read_windows(
         while open_tps:
             batch = await consumer.getmany(*open_tps, timeout_ms=1000)
             for tp, records in batch.items():
-                for record in records:
-                    if record.offset < wanted[tp].end:
-                        yield record
+                inside = [record for record in records if record.offset < wanted[tp].end]
+                if inside:
+                    yield inside
             for tp in list(open_tps):
                 if await consumer.position(tp) >= wanted[tp].end:
                     open_tps.discard(tp)

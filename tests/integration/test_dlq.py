@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from adapters.runner import load_adapter, run_adapter
-from bus.delivery import Delivery, RetryPolicy
+from bus.decoding import RecordDecoder
+from bus.delivery import Delivery, Outcome, RetryPolicy
 from bus.errors import PermanentError
-from bus.ops.dlq import read_dead_letters
+from bus.ops.dlq import read_dead_letters, redrive
 from bus.ops.dlq_records import DeadLetter, DeadLetterError
 from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
@@ -189,3 +191,42 @@ async def test_purge_deletes_only_dead_letters_up_to_the_offset(
     results = [r.result for r in await audit_of(kafka_bootstrap, subscriber, "dlq.purge")]
     assert results[0] == {"deleted": 3, "first_offset_now": 3}
     assert results[1]["error"] == "ConfigError"
+
+
+async def test_redrive_hands_a_sink_that_applies_batches_the_letters_together(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic()
+    await publish(kafka_bootstrap, topic, history(keys=3, versions=2))
+    subscriber = f"dinsos-{uuid.uuid4().hex[:8]}"
+    await dead_letter_everything(kafka_bootstrap, topic, subscriber, 6)
+    letters = await read_dead_letters(kafka_bootstrap, subscriber, topic)
+    refused: set[str] = set()
+    alone: list[Delivery] = []
+    batches: list[list[Delivery]] = []
+
+    async def apply_one(delivery: Delivery) -> Outcome:
+        if delivery.envelope.id in refused:
+            raise PermanentError("kolom menolak nilai")
+        alone.append(delivery)
+        return Outcome.APPLIED
+
+    async def apply_batch(deliveries: Sequence[Delivery]) -> list[Outcome]:
+        if any(d.envelope.id in refused for d in deliveries):
+            raise PermanentError("nothing of the batch was committed")
+        batches.append(list(deliveries))
+        return [Outcome.DUPLICATE] + [Outcome.APPLIED] * (len(deliveries) - 1)
+
+    async with RecordDecoder.connect(kafka_bootstrap) as decoder:
+        report = await redrive(letters, apply_one, decoder, batch_handler=apply_batch)
+        assert (report.duplicates, report.applied) == ([0], [1, 2, 3, 4, 5])
+        assert [[d.offset for d in batch] for batch in batches] == [[0, 1, 2, 3, 4, 5]]
+        assert [d.topic for d in batches[0]] == [topic] * 6, "as the original deliveries"
+        assert alone == []
+
+        refused.add(batches[0][2].envelope.id)
+        report = await redrive(letters, apply_one, decoder, batch_handler=apply_batch)
+    assert report.applied == [0, 1, 3, 4, 5]
+    assert [failure["offset"] for failure in report.failed] == [2]
+    assert [d.offset for d in alone] == [0, 1, 3, 4, 5], "letter by letter after the batch"
+    assert report.purge_to == 1

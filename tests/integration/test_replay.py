@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bus.cli.main import main
 from bus.contract.events import PendudukUpdated, SpbeEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import Delivery, Outcome
+from bus.errors import PermanentError
 from bus.ops.audit import AuditRecord, read_audit
 from bus.ops.reapply import reapply
 from bus.ops.replay import plan_replay
@@ -302,3 +303,47 @@ async def _key_of(bootstrap: str, topic: str, event_id: str) -> bytes:
         if dict(record.headers).get("ce_id") == event_id.encode() and record.key is not None:
             return bytes(record.key)
     pytest.fail(f"event {event_id} not found in {topic}")
+
+
+async def test_reapply_hands_a_sink_that_applies_batches_each_partitions_events_together(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=2)
+    published = await publish(kafka_bootstrap, topic, history(keys=6, versions=5))
+    refused = published[13].event_id
+    alone: list[Delivery] = []
+    batches: list[list[Delivery]] = []
+
+    async def apply_one(delivery: Delivery) -> Outcome:
+        if delivery.envelope.id == refused:
+            raise PermanentError("kolom menolak nilai")
+        alone.append(delivery)
+        return Outcome.APPLIED
+
+    async def apply_batch(deliveries: Sequence[Delivery]) -> list[Outcome]:
+        if any(d.envelope.id == refused for d in deliveries):
+            raise PermanentError("nothing of the batch was committed")
+        batches.append(list(deliveries))
+        return [Outcome.APPLIED] * len(deliveries)
+
+    request = ReplayRequest(
+        subscriber="batching",
+        topics=(topic,),
+        reason="uji batch",
+        mode=ReplayMode.REAPPLY,
+        from_time=datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    windows = await plan_replay(kafka_bootstrap, request)
+    async with RecordDecoder.connect(kafka_bootstrap) as decoder:
+        report = await reapply(
+            kafka_bootstrap, windows, apply_one, decoder, batch_handler=apply_batch
+        )
+    assert (report.done, report.applied, len(report.failed)) == (30, 29, 1)
+    assert report.failed[0].error_class == "bus.errors.PermanentError"
+    assert max(len(batch) for batch in batches) > 1, "events were applied in batches"
+    for batch in batches:
+        assert len({d.partition for d in batch}) == 1
+        assert [d.offset for d in batch] == sorted(d.offset for d in batch)
+    together = {d.envelope.id for batch in batches for d in batch}
+    assert together.isdisjoint(d.envelope.id for d in alone)
+    assert len(together) + len(alone) == 29, "the refused batch's other events one by one"

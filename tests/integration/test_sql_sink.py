@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,13 +30,14 @@ from adapters.sinks.sql import RejectedEventError, SqlSink, SqlSinkConfig
 from bus.contract.envelope import DataClassification, Envelope, pseudonymise
 from bus.contract.events import KematianDicatat, PajakDaerahDibayar, PendudukUpdated, SpbeEvent
 from bus.contract.standard import example
-from bus.delivery import Delivery, Outcome, RetryPolicy
+from bus.delivery import Delivery, Outcome, RetryPolicy, dlq_topic
 from bus.errors import ConfigError
 from bus.logs import configure_logging
 from bus.publisher import Publisher, PublisherConfig, PublishResult
 from bus.subscriber import Subscriber, SubscriberConfig
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
+from tests.support.kafka import read_all
 
 pytestmark = pytest.mark.integration
 
@@ -378,9 +381,8 @@ async def test_a_value_too_long_for_its_column_is_refused_naming_the_column_not_
         assert "Siti" not in text
 
 
-async def test_a_second_unique_column_refuses_a_row_after_ruling_out_a_race(
-    database_url: str, db: Db
-) -> None:
+def unique_pekerjaan(db: Db, database_url: str) -> SqlSinkConfig:
+    """A table where pekerjaan is unique too: a second unique column besides the key."""
     metadata = sa.MetaData()
     sa.Table(
         "penduduk",
@@ -399,6 +401,13 @@ async def test_a_second_unique_column_refuses_a_row_after_ruling_out_a_race(
             "events": {"PendudukUpdated": {"key": "nik", "columns": {"pekerjaan": "pekerjaan"}}},
         }
     )
+    return config
+
+
+async def test_a_second_unique_column_refuses_a_row_after_ruling_out_a_race(
+    database_url: str, db: Db
+) -> None:
+    config = unique_pekerjaan(db, database_url)
     async with SqlSink(config) as sink:
         await sink(deliver(person(1, 1, pekerjaan="GURU"), sequence=1))
         with pytest.raises(RejectedEventError) as caught:
@@ -407,6 +416,267 @@ async def test_a_second_unique_column_refuses_a_row_after_ruling_out_a_race(
     assert person(2, 1).nik not in str(caught.value)
     assert db.count("penduduk") == 1
     assert db.count() == 1
+
+
+# -- batches applied set-based: the same as one by one, in a fixed number of statements -----
+
+
+SINK_LINES = {"sink.applied", "sink.stale", "sink.absent", "sink.duplicate"}
+
+
+def reported(logs: str) -> list[tuple[str, str, object]]:
+    """What the sink logged per change: (event id, log event, verdict or row version)."""
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    return [
+        (line["event_id"], line["event"], line.get("verdict", line.get("row_version")))
+        for line in lines
+        if line.get("event") in SINK_LINES
+    ]
+
+
+def processed_events(db: Db, table: str) -> set[tuple[str, str, int]]:
+    with db.engine.connect() as connection:
+        found = sa.Table(table, sa.MetaData(), autoload_with=connection)
+        rows = connection.execute(sa.select(found.c.source, found.c.event_id, found.c.kafka_offset))
+        return {(row[0], row[1], row[2]) for row in rows}
+
+
+async def test_a_batch_gives_the_rows_and_verdicts_of_applying_its_events_one_by_one(
+    database_url: str, db: Db, captured_logs: io.StringIO
+) -> None:
+    redelivered = deliver(person(4, 2), sequence=2)
+    before = [
+        deliver(person(1, 5), sequence=5),
+        deliver(person(2, 1), sequence=1),
+        deliver(person(3, 0, pekerjaan="LAMA TANPA SEQUENCE"), sequence=None),
+        redelivered,
+    ]
+    repeated = deliver(person(5, 1), sequence=1, offset=3)
+    batch = [
+        deliver(person(1, 3), sequence=3, offset=0),  # stale against the table
+        deliver(person(1, 6), sequence=6, offset=1),
+        deliver(person(1, 6, pekerjaan="SEQUENCE SAMA"), sequence=6, offset=2),  # stale
+        repeated,  # a new key
+        deliver(person(5, 3), sequence=3, offset=4),
+        deliver(person(5, 2), sequence=2, offset=5),  # stale against the batch's own write
+        repeated,  # a duplicate within the batch
+        deliver(death(6), sequence=9, offset=7),  # update_only, no such row
+        deliver(death(2), sequence=2, offset=8),
+        deliver(person(2, 1, pekerjaan="TERLAMBAT"), sequence=1, offset=9),  # stale
+        redelivered,  # processed before the batch
+        deliver(person(3, 0, pekerjaan="TANPA SEQUENCE"), sequence=None, offset=11),
+        deliver(person(3, 4), sequence=4, offset=12),
+        deliver(person(7, 0, pekerjaan="BARU TANPA SEQUENCE"), sequence=None, offset=13),
+        deliver(person(7, 2), sequence=2, offset=14),
+        deliver(death(7), sequence=1, offset=15),  # stale
+        deliver(death(8), sequence=1, offset=16),  # absent, then inserted, then updated
+        deliver(person(8, 1), sequence=1, offset=17),
+        deliver(death(8), sequence=2, offset=18),
+        deliver(person(9, 1), sequence=1, offset=19),
+        deliver(death(1), sequence=7, offset=20),  # a second event type on a key
+    ]
+    applied, duplicate = Outcome.APPLIED, Outcome.DUPLICATE
+    expected = [
+        ("sink.stale", 5),
+        ("sink.applied", "updated"),
+        ("sink.stale", 6),
+        ("sink.applied", "inserted"),
+        ("sink.applied", "updated"),
+        ("sink.stale", 3),
+        ("sink.duplicate", None),
+        ("sink.absent", None),
+        ("sink.applied", "updated"),
+        ("sink.stale", 2),
+        ("sink.duplicate", None),
+        ("sink.applied", "updated"),
+        ("sink.applied", "updated"),
+        ("sink.applied", "inserted"),
+        ("sink.applied", "updated"),
+        ("sink.stale", 2),
+        ("sink.absent", None),
+        ("sink.applied", "inserted"),
+        ("sink.applied", "updated"),
+        ("sink.applied", "inserted"),
+        ("sink.applied", "updated"),
+    ]
+    one_config = penduduk_config(database_url)
+    batch_config = penduduk_config(
+        database_url, table="penduduk_batch", processed_table="spbe_processed_batch"
+    )
+    async with SqlSink(one_config) as one, SqlSink(batch_config) as together:
+        for delivery in before:
+            await one(delivery)
+            await together(delivery)
+        captured_logs.seek(0)
+        captured_logs.truncate(0)
+        one_outcomes = [await one(delivery) for delivery in batch]
+        one_by_one = reported(captured_logs.getvalue())
+        captured_logs.seek(0)
+        captured_logs.truncate(0)
+        batch_outcomes = await together.apply_batch(batch)
+        batched = reported(captured_logs.getvalue())
+    assert [(event, value) for _, event, value in one_by_one] == expected
+    assert batched == one_by_one
+    assert batch_outcomes == one_outcomes
+    assert (
+        batch_outcomes == [applied] * 6 + [duplicate] + [applied] * 3 + [duplicate] + [applied] * 10
+    )
+    one_rows = db.rows()
+    assert db.rows("penduduk_batch") == one_rows
+    assert processed_events(db, "spbe_processed_batch") == processed_events(db, PROCESSED)
+    assert len(one_rows) == 8, "residents 1-5 and 7-9: 6 stays absent"
+    assert one_rows[person(1, 1).nik]["pekerjaan"] == "PEKERJAAN VERSI 6"
+    assert one_rows[person(1, 1).nik]["status"] == "MENINGGAL"
+    assert one_rows[person(1, 1).nik]["spbe_sequence"] == 7
+    assert one_rows[person(3, 1).nik]["spbe_sequence"] == 4
+    assert one_rows[person(5, 1).nik]["pekerjaan"] == "PEKERJAAN VERSI 3"
+    assert one_rows[person(7, 1).nik]["status"] is None
+    assert one_rows[person(8, 1).nik]["status"] == "MENINGGAL"
+    assert one_rows[person(8, 1).nik]["spbe_sequence"] == 2
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """The SQL statements run while inside (an executemany counts once), on every engine."""
+    seen: list[str] = []
+
+    def count(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split()[:2]))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", count)
+
+
+async def test_a_batch_runs_the_same_few_statements_whatever_its_size(
+    database_url: str, db: Db
+) -> None:
+    counts: dict[int, tuple[int, int, int]] = {}
+    async with SqlSink(penduduk_config(database_url)) as sink:
+        for size, first in ((1, 1), (10, 11), (100, 101)):
+            serials = range(first, first + size)
+            with statements() as inserting:
+                await sink.apply_batch([deliver(person(k, 1), sequence=1) for k in serials])
+            with statements() as updating:
+                await sink.apply_batch([deliver(person(k, 2), sequence=2) for k in serials])
+            mixed = [deliver(person(k, 3), sequence=3) for k in serials]
+            mixed += [deliver(person(k + 1000, 1), sequence=1) for k in serials]
+            mixed += [deliver(person(k, 2), sequence=2) for k in serials]  # stale
+            mixed += [deliver(death(k), sequence=4) for k in serials]
+            with statements() as mixing:
+                await sink.apply_batch(mixed)
+            counts[size] = (len(inserting), len(updating), len(mixing))
+        with statements() as large:
+            await sink.apply_batch([deliver(person(k, 1), sequence=1) for k in range(2001, 3002)])
+    assert counts[1] == counts[10] == counts[100], counts
+    inserted, updated, mixing = counts[100]
+    begin = 1 if database_url.startswith("sqlite") else 0  # BEGIN IMMEDIATE
+    assert inserted == updated == 4 + begin, "versions, processed, the write, the records"
+    assert mixing == 5 + begin, "an insert and an update: one per set of columns written"
+    assert len(large) == inserted + 4 * 2, "1001 rows: each statement cut in three"
+    assert db.count("penduduk") == 1 + 10 + 100 + 111 + 1001
+    rows = db.rows()
+    updated_keys = [person(k, 1).nik for k in (1, *range(11, 21), *range(101, 201))]
+    assert {rows[nik]["spbe_sequence"] for nik in updated_keys} == {4}
+    assert {rows[nik]["status"] for nik in updated_keys} == {"MENINGGAL"}
+    assert {rows[nik]["pekerjaan"] for nik in updated_keys} == {"PEKERJAAN VERSI 3"}
+
+
+def kode_pos_table(db: Db, database_url: str) -> SqlSinkConfig:
+    """A table whose kode_pos is NOT NULL with a default: only the database refuses a null."""
+    metadata = sa.MetaData()
+    sa.Table(
+        "penduduk",
+        metadata,
+        sa.Column("nik", sa.String(16), primary_key=True),
+        sa.Column("pekerjaan", sa.String(64)),
+        sa.Column("kode_pos", sa.String(8), nullable=False, server_default="00000"),
+        sa.Column("spbe_sequence", sa.BigInteger()),
+    )
+    metadata.create_all(db.engine)
+    return SqlSinkConfig.model_validate(
+        {
+            "database_url": database_url,
+            "table": "penduduk",
+            "key_column": "nik",
+            "events": {
+                "PendudukUpdated": {
+                    "key": "nik",
+                    "columns": {"pekerjaan": "pekerjaan", "kode_pos": "alamat.kode_pos"},
+                }
+            },
+        }
+    )
+
+
+def without_kode_pos(serial: int, version: int) -> PendudukUpdated:
+    data = person(serial, version).to_json()
+    data["alamat"]["kode_pos"] = None
+    return PendudukUpdated.from_json(data)
+
+
+@pytest.mark.parametrize("refused", ["insert", "update"])
+async def test_a_batch_with_a_value_its_column_refuses_names_the_column_and_event_and_loses_none(
+    database_url: str, db: Db, refused: str
+) -> None:
+    config = kode_pos_table(db, database_url)
+    existing = [deliver(person(k, 1), sequence=1) for k in (1, 2, 3)]
+    bad = deliver(without_kode_pos(3 if refused == "update" else 7, 2), sequence=2)
+    batch = [
+        deliver(person(1, 2), sequence=2),
+        deliver(person(4, 1), sequence=1),
+        deliver(person(2, 2), sequence=2),
+        deliver(person(5, 1), sequence=1),
+        deliver(person(4, 2), sequence=2),
+        bad,
+        deliver(person(6, 1), sequence=1),
+        deliver(person(1, 3), sequence=3),
+    ]
+    async with SqlSink(config) as sink:
+        assert await sink.apply_batch(existing) == [Outcome.APPLIED] * 3
+        state = db.rows()
+        with pytest.raises(RejectedEventError) as caught:
+            await sink.apply_batch(batch)
+        assert db.rows() == state, "nothing of the refused batch was committed"
+        assert db.count() == 3
+        rejected = []
+        for delivery in batch:  # the subscriber's fallback: one event at a time
+            try:
+                assert await sink(delivery) is Outcome.APPLIED
+            except RejectedEventError:
+                rejected.append(delivery)
+    error = caught.value
+    assert (error.index, error.event_id, error.column) == (5, bad.envelope.id, "kode_pos")
+    assert "column kode_pos refuses an empty value" in str(error)
+    assert bad.event.nik not in str(error)
+    assert rejected == [bad]
+    assert db.count() == 3 + 7
+    versions = {nik: row["spbe_sequence"] for nik, row in db.rows().items()}
+    assert versions == {
+        person(k, 1).nik: v for k, v in ((1, 3), (2, 2), (3, 1), (4, 2), (5, 1), (6, 1))
+    }
+    assert {row["kode_pos"] for row in db.rows().values()} == {person(1, 1).alamat.kode_pos}
+
+
+async def test_a_second_unique_column_refusing_a_row_of_a_batch_names_its_event(
+    database_url: str, db: Db
+) -> None:
+    config = unique_pekerjaan(db, database_url)
+    batch = [deliver(person(k, 1, pekerjaan=f"PEKERJAAN {k}"), sequence=1) for k in (1, 2, 3)]
+    batch.insert(1, deliver(person(4, 1, pekerjaan="GURU"), sequence=1))
+    async with SqlSink(config) as sink:
+        await sink(deliver(person(9, 1, pekerjaan="GURU"), sequence=1))
+        with pytest.raises(RejectedEventError) as caught:
+            await sink.apply_batch(batch)
+        assert db.count("penduduk") == 1
+        assert await sink.apply_batch(batch[:1] + batch[2:]) == [Outcome.APPLIED] * 3
+    assert caught.value.index == 1
+    assert caught.value.event_id == batch[1].envelope.id
+    assert "unique" in str(caught.value)
+    assert person(4, 1).nik not in str(caught.value)
+    assert db.count("penduduk") == 4
 
 
 # -- concurrency -----------------------------------------------------------------------------
@@ -429,6 +699,26 @@ async def test_two_sinks_racing_on_the_same_keys_keep_each_keys_newest_version_a
     assert len(rows) == 3
     assert {row["spbe_sequence"] for row in rows.values()} == {8}
     assert {row["pekerjaan"] for row in rows.values()} == {"PEKERJAAN VERSI 8"}
+
+
+async def test_two_sinks_racing_with_batches_on_new_keys_apply_each_event_once(
+    database_url: str, db: Db
+) -> None:
+    events = [deliver(person(k, v), sequence=v) for v in range(1, 4) for k in range(1, 31)]
+    batches = [events[start : start + 15] for start in range(0, len(events), 15)]
+    config = penduduk_config(database_url)
+    async with SqlSink(config) as first, SqlSink(config) as second:
+        outcomes: list[Outcome] = []
+        for batch in batches:
+            for result in await asyncio.gather(first.apply_batch(batch), second.apply_batch(batch)):
+                outcomes += result
+    assert outcomes.count(Outcome.APPLIED) == len(events)
+    assert outcomes.count(Outcome.DUPLICATE) == len(events)
+    assert db.count() == len(events)
+    rows = db.rows()
+    assert len(rows) == 30
+    assert {row["spbe_sequence"] for row in rows.values()} == {3}
+    assert {row["pekerjaan"] for row in rows.values()} == {"PEKERJAAN VERSI 3"}
 
 
 # -- types and the table check at start ------------------------------------------------------
@@ -637,6 +927,46 @@ async def test_hundreds_of_updates_and_a_death_through_a_subscriber_end_in_the_s
     assert {row["pekerjaan"] for row in rows.values()} == {f"PEKERJAAN VERSI {versions}"}
     assert {row["status"] for row in rows.values()} == {None}
     assert await offsets_caught_up(kafka_bootstrap, topic, group, 3)
+
+
+async def test_an_event_its_column_refuses_in_a_subscribers_batch_is_dead_lettered_alone(
+    kafka_bootstrap: str, new_topic: TopicFactory, database_url: str, db: Db
+) -> None:
+    config = kode_pos_table(db, database_url)
+    topic = await new_topic(partitions=1)
+    events: list[tuple[SpbeEvent, int]] = [(person(k, 1), 1) for k in range(1, 11)]
+    events[6] = (without_kode_pos(7, 1), 1)
+    events += [(person(k, 2), 2) for k in range(1, 11) if k != 7]
+    await publish(kafka_bootstrap, topic, events)
+    group = f"dinsos-kodepos-{uuid.uuid4().hex[:8]}"
+    subscriber_config = SubscriberConfig(
+        bootstrap_servers=kafka_bootstrap,
+        subscriber_id=group,
+        topics=(topic,),
+        retry=FAST_RETRY,
+        max_poll_records=100,
+    )
+    async with (
+        SqlSink(config) as sink,
+        Subscriber(subscriber_config, sink, batch_handler=sink.apply_batch) as subscriber,
+    ):
+        runner = asyncio.create_task(subscriber.run())
+        stats = subscriber.stats
+        await eventually(lambda: stats.applied + stats.dead_lettered == len(events), watch=runner)
+        subscriber.request_stop()
+        await runner
+    assert (stats.applied, stats.dead_lettered) == (len(events) - 1, 1)
+    (dead,) = await read_all(kafka_bootstrap, dlq_topic(topic, group), 1)
+    cause = dict(dead.headers)
+    assert cause["dlq_error_class"].endswith(b"RejectedEventError")
+    assert b"column kode_pos refuses an empty value" in cause["dlq_error_message"]
+    assert person(7, 1).nik.encode() not in cause["dlq_error_message"]
+    assert db.count() == len(events) - 1, "every other event of the batch was applied"
+    rows = db.rows()
+    assert person(7, 1).nik not in rows
+    assert len(rows) == 9
+    assert {row["spbe_sequence"] for row in rows.values()} == {2}
+    assert await offsets_caught_up(kafka_bootstrap, topic, group, 1)
 
 
 def _start_app(

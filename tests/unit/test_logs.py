@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 # Runs in a fresh interpreter: the test session configured structlog already.
 _UNCONFIGURED = textwrap.dedent(
@@ -61,3 +62,14 @@ def test_once_the_application_configures_structlog_the_bus_follows_it() -> None:
     assert "before.debug" not in done.stdout + done.stderr
     assert '"event": "after.debug"' in done.stdout
     assert '"level": "debug"' in done.stdout
+
+
+def test_every_module_logs_through_bus_logs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    direct = [
+        str(path.relative_to(root))
+        for folder in ("bus", "adapters")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path.name != "logs.py" and "structlog.get_logger" in path.read_text()
+    ]
+    assert not direct, f"use bus.logs.get_logger, not structlog.get_logger: {direct}"

@@ -8,8 +8,8 @@
 
 Modules, bottom up: ``fields`` (paths into event models) and ``config`` are pure;
 ``failures`` says what a database error means; ``postgresql``, ``mariadb`` and ``sqlite``
-hold what differs per database; ``tables``, ``rows`` and ``transaction`` do the work;
-``sink`` is the handler.
+hold what differs per database; ``tables``, ``rows``, ``verdicts`` (the version guard,
+pure) and ``transaction`` do the work; ``sink`` is the handler.
 """
 
 from adapters.sinks.sql.config import (

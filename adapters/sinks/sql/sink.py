@@ -9,14 +9,17 @@ any point leaves either both or neither; a redelivered event is recognised by it
 (``ce_source``, ``ce_id``) and reported as :attr:`~bus.subscriber.Outcome.DUPLICATE`; a
 stale event (a sequence not above the row's version) changes nothing and is logged as
 ``sink.stale``. :meth:`SqlSink.apply_batch` applies many events in one transaction with
-the same rules. Database failures become :class:`~bus.errors.TransientError` (retried)
-or :class:`~adapters.sinks.sql.failures.RejectedEventError` (dead-lettered, the column
-named). Logs carry event ids and coordinates, never a key value or a field value.
+the same rules, in a fixed number of statements (:mod:`adapters.sinks.sql.transaction`).
+How each mapped event type becomes a row is worked out once, at :meth:`SqlSink.start`
+(:func:`~adapters.sinks.sql.rows.plan_rows`). Database failures become
+:class:`~bus.errors.TransientError` (retried) or
+:class:`~adapters.sinks.sql.failures.RejectedEventError` (dead-lettered, the column named).
+Logs carry event ids and coordinates, never a key value or a field value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -26,9 +29,10 @@ from adapters.db import create_engine, run_sync
 from adapters.sinks.sql.config import SqlSinkConfig
 from adapters.sinks.sql.dialects import DialectSupport, support_for
 from adapters.sinks.sql.failures import FailureKind, RejectedEventError, classify
-from adapters.sinks.sql.rows import Change, plan_change
+from adapters.sinks.sql.rows import Change, RowPlan, plan_rows
 from adapters.sinks.sql.tables import SinkTables, prepare_tables
-from adapters.sinks.sql.transaction import Result, Verdict, apply_changes
+from adapters.sinks.sql.transaction import apply_changes
+from adapters.sinks.sql.verdicts import Result, Verdict
 from bus.delivery import Delivery, Outcome
 from bus.errors import ConfigError, LifecycleError, TransientError
 from bus.lifecycle import Lifecycle
@@ -49,6 +53,8 @@ class _Open:
     base: Engine
     support: DialectSupport
     tables: SinkTables
+    #: Event type -> how its events become a row, worked out once at start.
+    plans: Mapping[str, RowPlan]
 
 
 class SqlSink(Lifecycle):
@@ -62,7 +68,7 @@ class SqlSink(Lifecycle):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Connect, create the processed-event table (and the target table if configured)."""
+        """Connect, prepare the tables (creating what is configured), plan each type's rows."""
         if self._open is not None:
             return
         self._open = await run_sync(_open, self.config)
@@ -106,11 +112,11 @@ class SqlSink(Lifecycle):
         changes: list[Change] = []
         try:
             for index, delivery in enumerate(deliveries):
-                mapping = self.config.events.get(delivery.event.event_name)
-                if mapping is None:
+                plan = opened.plans.get(delivery.event.event_name)
+                if plan is None:
                     self._log.debug("sink.ignored", **_where(delivery))
                     continue
-                changes.append(plan_change(index, delivery, mapping, opened.tables))
+                changes.append(plan.change(index, delivery))
             results = (
                 await run_sync(apply_changes, opened.engine, opened.tables, changes, opened.support)
                 if changes
@@ -180,4 +186,5 @@ def _open(config: SqlSinkConfig) -> _Open:
     except BaseException:
         base.dispose()
         raise
-    return _Open(engine=engine, base=base, support=support, tables=tables)
+    plans = {event: plan_rows(mapping, tables) for event, mapping in config.events.items()}
+    return _Open(engine=engine, base=base, support=support, tables=tables, plans=plans)

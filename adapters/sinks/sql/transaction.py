@@ -1,95 +1,124 @@
-"""Apply a batch of changes in one database transaction: dedupe, version guard, write, record.
+"""Apply a batch of changes in one database transaction, with a fixed number of statements.
 
-For each change, in the order given (so per-key order holds within a batch):
+However many changes a batch holds, its transaction runs the same few statements:
 
-1. its (``ce_source``, ``ce_id``) is in the processed-event table, or earlier in the
-   batch: a duplicate, nothing is written;
-2. the key's row is read with ``SELECT ... FOR UPDATE`` (SQLite holds its write lock
-   from ``BEGIN IMMEDIATE``), so no other writer changes it until the commit;
-3. absent: ``upsert`` inserts it, ``update_only`` leaves it absent; present: only an
-   event with a higher sequence than the row's version changes it (a stale one is
-   recorded but writes nothing); an event without a sequence changes it and leaves the
-   version as it is (last writer wins);
-4. the event is recorded in the processed-event table.
+1. one ``SELECT key, version ... WHERE key IN (...) ORDER BY key FOR UPDATE`` reads and
+   locks the row of every key of the batch, in key order, so two writers never wait on
+   each other in a cycle, and no other writer changes those rows until the commit
+   (SQLite has no row locks: it holds its write lock from ``BEGIN IMMEDIATE``);
+2. one ``SELECT`` finds which of the batch's events are in the processed-event table;
+3. Python works out each change's verdict from those two reads, by the one-by-one rules
+   of :mod:`adapters.sinks.sql.verdicts` (earlier changes of the same key in the batch
+   counted, so per-key order holds), and collapses the writes to one per key;
+4. one multi-row ``INSERT`` writes the new keys, and one ``UPDATE`` run for many rows
+   (executemany) the keys that have a row, per set of columns written (one set per
+   event type, or per mix of types hitting a key);
+5. one multi-row ``INSERT`` records the batch's events in the processed-event table.
 
-Then one commit: all of it, or (on any error, or a kill) none of it.
+Then one commit: all of it, or (on any error, or a kill) none of it. Longer lists are cut
+into statements of at most :data:`ROWS_PER_STATEMENT` rows (or keys to read). The table
+ends as if the changes were applied one by one; the database only sees each key's final
+row, so a row a later event of the batch overwrites is not checked by its constraints.
+
+A statement for several events that the database refuses (a value a column or constraint
+refuses, which the sink's own checks before any SQL could not see) does not say whose
+row it was. The transaction is rolled back and the batch run again **step by step**: the
+same rules with one read and one write per change, so the refusal names its event
+(:class:`~adapters.sinks.sql.failures.RejectedEventError`, ``index``); the subscriber
+then applies the batch's events one by one and dead-letters that one alone. Step by
+step locks rows in the batch's order, not in key order; a deadlock it meets is retried
+like any other.
 
 Two writers can still meet where no row exists to lock: both insert the same new key,
 or both record the same event. The second one's statement fails on the unique key; its
-transaction is rolled back and run again, and then finds the row or the record. A
-deadlock is handled the same way. After :data:`MAX_ATTEMPTS` it is a TransientError.
+transaction is rolled back and run again, and then finds the row or the record. When a
+multi-row insert is refused on a unique key again after that, another unique column may
+be the cause: the batch is run step by step, where one event's insert refused a second
+time, with no row of its key found in between, is refused for good. A deadlock is
+retried the same way. After :data:`MAX_ATTEMPTS` it is a TransientError.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters.sinks.sql.config import MappingAction
 from adapters.sinks.sql.dialects import DialectSupport
-from adapters.sinks.sql.failures import FailureKind, classify, handler_error
+from adapters.sinks.sql.failures import PERMANENT, FailureKind, classify, handler_error
 from adapters.sinks.sql.rows import Change
 from adapters.sinks.sql.tables import SinkTables
+from adapters.sinks.sql.verdicts import BatchPlan, Result, RowWrite, same_columns
 from bus.errors import TransientError
 from bus.logs import get_logger
 
-__all__ = ["MAX_ATTEMPTS", "Result", "Verdict", "apply_changes"]
+__all__ = ["MAX_ATTEMPTS", "ROWS_PER_STATEMENT", "apply_changes"]
 
 MAX_ATTEMPTS: Final = 5
+#: The most rows (or keys to read) one statement carries; more go in several statements.
+ROWS_PER_STATEMENT: Final = 500
+#: The most values bound in one statement (SQLite allows 32766, PostgreSQL 65535).
+_VALUES_PER_STATEMENT: Final = 30_000
 
 log = get_logger(__name__)
 
-
-class Verdict(StrEnum):
-    """What a change did to the table."""
-
-    INSERTED = "inserted"
-    UPDATED = "updated"
-    #: The row holds a newer version; the event was recorded and changed nothing.
-    STALE = "stale"
-    #: ``update_only`` and no row has the key; recorded, nothing written.
-    ABSENT = "absent"
-    DUPLICATE = "duplicate"
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """A change's verdict, and the row's version it was compared with."""
+@dataclass(slots=True)
+class _Attempts:
+    """What the attempts at one batch learnt, carried from one attempt to the next."""
 
-    verdict: Verdict
-    row_version: int | None = None
+    #: Keys whose insert, for one event, was refused on a unique key once already.
+    raced: set[object] = field(default_factory=set)
+    #: A multi-row insert was refused on a unique key once already.
+    bulk_raced: bool = False
+    #: Run the batch step by step: a statement for several events was refused.
+    stepwise: bool = False
 
 
 class _Retry(Exception):
-    """Another transaction got there first; run the whole batch again."""
+    """Run the whole batch again: another transaction got there first, or step by step."""
 
-    def __init__(self, reason: str, *, key: object = None) -> None:
+    def __init__(
+        self, reason: str, *, key: object = None, bulk: bool = False, stepwise: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         #: The key another writer inserted first, when that was the cause.
         self.key = key
+        #: A multi-row insert met a unique key.
+        self.bulk = bulk
+        self.stepwise = stepwise
 
 
 def apply_changes(
     engine: Engine, tables: SinkTables, changes: Sequence[Change], support: DialectSupport
 ) -> list[Result]:
     """Apply ``changes`` in one transaction (blocking; run it off the event loop)."""
-    raced: set[object] = set()
+    attempts = _Attempts()
     table = tables.target.fullname
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.begin() as connection:
-                return _Transaction(connection, tables, support, raced).run(changes)
+                run = _Transaction(connection, tables, support, attempts)
+                return run.step_by_step(changes) if attempts.stepwise else run.set_based(changes)
         except _Retry as retry:
             if retry.key is not None:
-                raced.add(retry.key)
-            log.info("sink.retry", table=table, reason=retry.reason, attempt=attempt)
+                attempts.raced.add(retry.key)
+            attempts.bulk_raced = attempts.bulk_raced or retry.bulk
+            attempts.stepwise = attempts.stepwise or retry.stepwise
+            log.info(
+                "sink.retry",
+                table=table,
+                reason=retry.reason,
+                attempt=attempt,
+                step_by_step=attempts.stepwise,
+            )
         except sa.exc.DBAPIError as exc:  # connecting, BEGIN or COMMIT failed
             failure = classify(exc, support.describe(exc.orig))
             raise handler_error(failure, table=table, driver=support.dialect.value) from None
@@ -110,88 +139,132 @@ class _Transaction:
         connection: sa.Connection,
         tables: SinkTables,
         support: DialectSupport,
-        raced: set[object],
+        attempts: _Attempts,
     ) -> None:
         self._connection = connection
         self._tables = tables
         self._support = support
-        self._raced = raced
+        self._attempts = attempts
 
-    def run(self, changes: Sequence[Change]) -> list[Result]:
-        if self._support.row_locks and len({c.key for c in changes}) > 1:
-            self._lock_in_key_order(changes)
-        seen = self._already_processed(changes)
-        results: list[Result] = []
-        records: list[dict[str, object]] = []
-        applied_at = datetime.now(UTC)
-        for change in changes:
-            if change.dedupe_key in seen:
-                results.append(Result(Verdict.DUPLICATE))
-                continue
-            seen.add(change.dedupe_key)
-            results.append(self._apply(change))
-            records.append(_record(change, applied_at))
-        if records:
-            race = "an event was recorded by a concurrent writer"
-            self._execute(sa.insert(self._tables.processed), None, records, race=race)
+    def set_based(self, changes: Sequence[Change]) -> list[Result]:
+        """The batch in a fixed number of statements (the module docstring's steps)."""
+        keys = sorted({c.key for c in changes}, key=str)
+        versions = self._read_versions(keys, changes)
+        plan = BatchPlan(self._tables.version.name, self._already_processed(changes))
+        for key, version in versions:
+            plan.found(key, version)
+        results = [plan.add(change)[0] for change in changes]
+        self._write(plan.row_writes())
+        self._record(plan.records)
         return results
 
-    def _lock_in_key_order(self, changes: Sequence[Change]) -> None:
-        """Lock every existing row of the batch up front, in key order: no lock cycles."""
-        key = self._tables.key
-        keys = sorted({c.key for c in changes}, key=str)
-        query = sa.select(key).where(key.in_(keys)).order_by(key).with_for_update()
-        self._execute(query, None)
+    def step_by_step(self, changes: Sequence[Change]) -> list[Result]:
+        """The batch with a read and a write per change, each naming its change if refused."""
+        plan = BatchPlan(self._tables.version.name, self._already_processed(changes))
+        results: list[Result] = []
+        for change in changes:
+            if not plan.is_duplicate(change) and not plan.knows(change.key):
+                found = self._read_versions([change.key], [change])
+                if found:
+                    plan.found(*found[0])
+                else:
+                    plan.found(change.key, None, present=False)
+            result, write = plan.add(change)
+            if write is not None:
+                self._write([write])
+            results.append(result)
+        self._record(plan.records)
+        return results
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read_versions(
+        self, keys: Sequence[object], changes: Sequence[Change]
+    ) -> list[tuple[object, int | None]]:
+        key, version = self._tables.key, self._tables.version
+        found: list[tuple[object, int | None]] = []
+        for chunk in _chunks(keys, ROWS_PER_STATEMENT):
+            query = sa.select(key, version).where(key.in_(chunk)).order_by(key)
+            if self._support.row_locks:
+                query = query.with_for_update()
+            found += [(row[0], row[1]) for row in self._execute(query, changes)]
+        return found
 
     def _already_processed(self, changes: Sequence[Change]) -> set[tuple[str, str]]:
         processed = self._tables.processed
         wanted = {c.dedupe_key for c in changes}
-        query = sa.select(processed.c.source, processed.c.event_id).where(
-            processed.c.source.in_(sorted({source for source, _ in wanted})),
-            processed.c.event_id.in_(sorted({event_id for _, event_id in wanted})),
+        sources = sorted({source for source, _ in wanted})
+        found: set[tuple[str, str]] = set()
+        for chunk in _chunks(sorted({event_id for _, event_id in wanted}), ROWS_PER_STATEMENT):
+            query = sa.select(processed.c.source, processed.c.event_id).where(
+                processed.c.source.in_(sources), processed.c.event_id.in_(chunk)
+            )
+            found |= {(row[0], row[1]) for row in self._execute(query, ())}
+        return found & wanted
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, writes: Sequence[RowWrite]) -> None:
+        """Inserts and updates in key order (the same order for every writer)."""
+        ordered = sorted(writes, key=lambda w: str(w.key))
+        inserts = same_columns(w for w in ordered if w.insert)
+        for columns, group in inserts.items():
+            for chunk in _chunks(group, _rows_per_statement(len(columns) + 1)):
+                self._insert(chunk)
+        for columns, group in same_columns(w for w in ordered if not w.insert).items():
+            self._update(columns, group)
+
+    def _insert(self, chunk: Sequence[RowWrite]) -> None:
+        key = self._tables.key.name
+        statement = sa.insert(self._tables.target).values([{key: w.key, **w.values} for w in chunk])
+        changes = [change for w in chunk for change in w.changes]
+        race: _Retry | None
+        if len(changes) == 1:
+            # One event's row: a unique key refusing it means another writer inserted the
+            # key first, unless it happened before for this key: then the row is still
+            # absent, and the refusal comes from another unique column.
+            first = chunk[0].key not in self._attempts.raced
+            reason = "the key was inserted by a concurrent writer"
+            race = _Retry(reason, key=chunk[0].key) if first else None
+        elif not self._attempts.bulk_raced:
+            race = _Retry("a key was inserted by a concurrent writer", bulk=True)
+        else:
+            race = None  # refused again: find the event step by step
+        self._execute(statement, changes, race=race)
+
+    def _update(self, columns: Sequence[str], group: Sequence[RowWrite]) -> None:
+        names = {column: f"spbe_v{i}" for i, column in enumerate(columns)}
+        statement = (
+            sa.update(self._tables.target)
+            .where(self._tables.key == sa.bindparam("spbe_key"))
+            .values({column: sa.bindparam(name) for column, name in names.items()})
         )
-        rows = self._execute(query, None)
-        return {(row[0], row[1]) for row in rows} & wanted
+        params = [
+            {"spbe_key": w.key, **{name: w.values[column] for column, name in names.items()}}
+            for w in group
+        ]
+        self._execute(statement, [change for w in group for change in w.changes], params)
 
-    def _apply(self, change: Change) -> Result:
-        tables = self._tables
-        query = sa.select(tables.version).where(tables.key == change.key).with_for_update()
-        row = self._execute(query, change).first()
-        sequence = change.sequence
-        if row is None:
-            if change.action is MappingAction.UPDATE_ONLY:
-                return Result(Verdict.ABSENT)
-            values = {tables.key.name: change.key, tables.version.name: sequence, **change.values}
-            self._insert(change, values)
-            return Result(Verdict.INSERTED)
-        version = row[0]
-        if sequence is not None and version is not None and sequence <= version:
-            return Result(Verdict.STALE, row_version=version)
-        values = dict(change.values)
-        if sequence is not None:
-            values[tables.version.name] = sequence
-        update = sa.update(tables.target).where(tables.key == change.key).values(values)
-        self._execute(update, change)
-        return Result(Verdict.UPDATED, row_version=version)
-
-    def _insert(self, change: Change, values: dict[str, object]) -> None:
-        # A unique key refusing the insert means another writer inserted the key first,
-        # unless it happened before for this key: then the row is still absent, and the
-        # refusal comes from another unique column.
-        first = change.key not in self._raced
-        race = "the key was inserted by a concurrent writer" if first else None
-        statement = sa.insert(self._tables.target).values(values)
-        self._execute(statement, change, race=race, race_key=change.key)
+    def _record(self, changes: Sequence[Change]) -> None:
+        applied_at = datetime.now(UTC)
+        records = sorted(
+            (_record(change, applied_at) for change in changes),
+            key=lambda r: (str(r["source"]), str(r["event_id"])),
+        )
+        race = "an event was recorded by a concurrent writer"
+        for chunk in _chunks(records, ROWS_PER_STATEMENT):
+            statement = sa.insert(self._tables.processed).values(chunk)
+            self._execute(statement, (), race=_Retry(race))
 
     def _execute(
         self,
         statement: sa.Executable,
-        change: Change | None,
+        changes: Sequence[Change],
         params: Any = None,
         *,
-        race: str | None = None,
-        race_key: object = None,
+        race: _Retry | None = None,
     ) -> sa.CursorResult[*tuple[Any, ...]]:
+        """Run ``statement`` for ``changes`` (none: the batch's own bookkeeping)."""
         try:
             return self._connection.execute(statement, params)
         except sa.exc.DBAPIError as exc:
@@ -199,7 +272,10 @@ class _Transaction:
             if failure.kind is FailureKind.DEADLOCK:
                 raise _Retry("deadlock") from None
             if race is not None and failure.kind is FailureKind.UNIQUE:
-                raise _Retry(race, key=race_key) from None
+                raise race from None
+            if failure.kind in PERMANENT and len(changes) > 1 and not self._attempts.stepwise:
+                raise _Retry("a statement for several events was refused", stepwise=True) from None
+            change = changes[0] if len(changes) == 1 else None
             raise handler_error(
                 failure,
                 table=self._tables.target.fullname,
@@ -208,6 +284,14 @@ class _Transaction:
                 index=change.index if change else None,
                 driver=self._support.dialect.value,
             ) from None
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _rows_per_statement(columns: int) -> int:
+    return max(1, min(ROWS_PER_STATEMENT, _VALUES_PER_STATEMENT // columns))
 
 
 def _record(change: Change, applied_at: datetime) -> dict[str, object]:

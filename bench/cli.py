@@ -53,7 +53,7 @@ class Sizes:
     chunk: int = 1000
 
 
-FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000, 20_000, 1_000, 20.0)
+FULL = Sizes(3, 20_000, 20_000, 20_000, 1_000, 30.0, 1_000_000, 3_000, 10_000, 20_000, 1_000, 20.0)
 QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 5_000, 1_000, 10.0)
 
 
@@ -189,6 +189,7 @@ def _replay(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> d
         "applied": got[1],
         "cap_s": replay.REPLAY_CAP_S,
         "events_per_s": got[0],
+        "subscriber_peak_rss_mib": round(got[2], 1),
     }
 
 
@@ -235,6 +236,16 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     sys.exit(128 + signum)
 
 
+def _codec_summary(codec_figures: dict[str, Any] | None) -> dict[str, float]:
+    """The worst event type's encode and decode ratio: the figure the goals judge."""
+    if not codec_figures:
+        return {}
+    return {
+        "encode_ratio_min": min(f["encode_ratio"]["median"] for f in codec_figures.values()),
+        "decode_ratio_min": min(f["decode_ratio"]["median"] for f in codec_figures.values()),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -279,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         steal = cpu_after["steal"] - cpu_before["steal"]
         results["machine"]["cpu_steal_share"] = round(steal / total, 4) if total else None
     results["duration_s"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    results["codec_summary"] = _codec_summary(results.get("codec"))
     results["errors"] = errors
     results["service_log"] = {"level": "INFO", "lines": service_log_lines()}
     written = write_report(results, out, stem)

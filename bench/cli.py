@@ -27,10 +27,13 @@ from bench.environment import (
     service_logging,
     services,
 )
-from bench.report import write_report
+from bench.report import update_readme, write_report
 from bench.stats import spread
 
 T = TypeVar("T")
+
+#: Where results go; a full run into it also refreshes the README's table.
+DEFAULT_OUT = Path(__file__).parent / "results"
 
 __all__ = ["Sizes", "main"]
 
@@ -69,9 +72,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--replay-events", type=int, help="events in the replay topic (default 100000)"
     )
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results", help="results folder"
-    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     return parser.parse_args(argv)
 
 
@@ -294,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     results["errors"] = errors
     results["service_log"] = {"level": "INFO", "lines": service_log_lines()}
     written = write_report(results, out, stem)
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not args.quick and out.resolve() == DEFAULT_OUT.resolve() and update_readme(results, readme):
+        written.append(readme)
     for path in written:
         print(f"[bench] wrote {path}", file=sys.stderr)
     return 1 if errors else 0

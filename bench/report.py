@@ -11,7 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GOALS", "Goal", "evaluate", "markdown", "write_report"]
+__all__ = [
+    "GOALS",
+    "README_END",
+    "README_START",
+    "Goal",
+    "evaluate",
+    "markdown",
+    "update_readme",
+    "write_report",
+]
+
+#: The README block a full run replaces with its tables.
+README_START = "<!-- bench:start (written by a full make bench run) -->"
+README_END = "<!-- bench:end -->"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +264,15 @@ def write_report(results: dict[str, Any], out: Path, stem: str) -> list[Path]:
     except ImportError as exc:
         results.setdefault("errors", {})["chart"] = str(exc)
     return written
+
+
+def update_readme(results: dict[str, Any], readme: Path) -> bool:
+    """Put this run's tables between the README's bench markers; ``False`` if it has none."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    body = markdown(results).split("\n", 1)[1].strip()  # the tables, not the title
+    block = f"{README_START}\nLatest full run ({results['started']}):\n\n{body}\n"
+    readme.write_text(text[:start] + block + text[end:], encoding="utf-8")
+    return True

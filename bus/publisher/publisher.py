@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
+from bus.publisher.batches import RecordsInFlight, send_in_batches
 from bus.publisher.config import PublisherConfig, PublishResult, key_secret_of
 from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.registry import SchemaRegistry
@@ -304,6 +305,27 @@ class Publisher(Lifecycle):
             except PublishError as exc:
                 results.append(exc)
         return results
+
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> RecordsInFlight:
+        """Hand records built by :meth:`record_for` to Kafka as record batches; do not wait.
+
+        For bulk publishing (the day-one snapshot): one batch per partition rather than a
+        future per event, keys partitioned as :meth:`publish` partitions them. Await
+        ``acknowledged()`` on the result: it returns once the broker acknowledged every
+        record, and raises :class:`~bus.errors.PublishError` otherwise.
+        """
+        self._started()
+        if self._stale_producer:
+            await self._renew_producer()
+        return await send_in_batches(
+            self._started(),
+            records,
+            timeout_s=self.config.delivery_timeout_ms / 1000,
+            on_lost_idempotence=self._lost_idempotence,
+        )
+
+    def _lost_idempotence(self) -> None:
+        self._stale_producer = True
 
     def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> PublishResult:
         exc = future.exception()

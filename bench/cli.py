@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import codec, consume, endtoend, profiles, publish, replay, workload
+from bench import codec, consume, endtoend, profiles, publish, replay, snapshot, workload
 from bench.environment import cpu_times, create_topic, machine, services
 from bench.report import write_report
 from bench.stats import spread
@@ -36,11 +36,12 @@ class Sizes:
     replay_events: int
     codec_iterations: int
     profile_events: int
+    snapshot_rows: int
     chunk: int = 1000
 
 
-FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000)
-QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000)
+FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000, 1_000_000)
+QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 100_000)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -49,6 +50,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3)")
     parser.add_argument(
         "--replay-events", type=int, help="events in the replay topic (default 100000)"
+    )
+    parser.add_argument(
+        "--snapshot-rows",
+        type=int,
+        help="rows in the register the snapshot publishes (default 1000000; --quick 100000)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).parent / "results", help="results folder"
@@ -168,6 +174,15 @@ def _replay(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> d
     }
 
 
+def _snapshot(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    measured = _step(
+        f"snapshot of a {sizes.snapshot_rows:,}-row register",
+        errors,
+        lambda: snapshot.measure(bootstrap, url, sizes.snapshot_rows),
+    )
+    return measured or {}
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -200,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             **asdict(base),
             **({"rounds": args.rounds} if args.rounds else {}),
             **({"replay_events": args.replay_events} if args.replay_events else {}),
+            **({"snapshot_rows": args.snapshot_rows} if args.snapshot_rows else {}),
         }
     )
     configure_logging(json=True, level="WARNING")
@@ -223,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
+        results["snapshot"] = _snapshot(running.bootstrap, running.database_url, sizes, errors)
     cpu_after = cpu_times()
     if cpu_before and cpu_after:
         total = cpu_after["total"] - cpu_before["total"]

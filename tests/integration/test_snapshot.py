@@ -198,6 +198,21 @@ async def test_a_keys_snapshot_event_shares_the_partition_of_its_live_events(
     assert len({p for found in partitions.values() for p in found}) > 1, "keys spread out"
 
 
+async def test_an_empty_table_finishes_at_once(
+    register: sa.Engine,
+    database_url: str,
+    kafka_bootstrap: str,
+    new_topic: TopicFactory,
+    tmp_path: Path,
+) -> None:
+    topic = await new_topic(partitions=1)
+    done = await cli(adapter_file(tmp_path, database_url, kafka_bootstrap, topic))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["finished"], summary["total"], summary["published"]) == (True, 0, 0)
+    assert await topic_size(kafka_bootstrap, topic) == 0
+
+
 async def test_a_finished_snapshot_does_nothing_again_until_restart(
     register: sa.Engine,
     database_url: str,

@@ -201,7 +201,7 @@ class Snapshot(Lifecycle):
         except PublishError as exc:
             self._log.error("snapshot.failed", error=type(exc).__name__, detail=exc.message)
             raise SnapshotError(
-                f"Kafka did not acknowledge a batch: {exc.message}",
+                f"a batch was not published: {exc.message}",
                 fix="run the snapshot again once Kafka answers: it resumes after the last "
                 "acknowledged batch",
                 retriable=exc.retriable,

@@ -97,6 +97,10 @@ def load_snapshot(path: Path) -> OutboxRelayFile:
             fix="add one naming table, key_column, version_column and event "
             "(deploy/adapters/disdukcapil-outbox-relay.yaml has an example)",
         )
+    try:
+        adapter.snapshot.row_to_event()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}", fix=exc.fix) from None
     return adapter
 
 

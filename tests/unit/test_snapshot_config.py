@@ -75,9 +75,18 @@ def test_check_validates_the_file_without_publishing(
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"event": "adapters.opd.disdukcapil.siak:no_such"}, "snapshot.event: Value error, module"),
-        ({"event": "adapters.opd.nowhere:snapshot_event"}, "cannot be imported"),
-        ({"event": "siak.snapshot_event"}, "must be 'module:function'"),
+        (
+            {"event": "adapters.opd.disdukcapil.siak:no_such"},
+            "snapshot.event: module 'adapters.opd.disdukcapil.siak' has no 'no_such'",
+        ),
+        (
+            {"event": "adapters.opd.nowhere:snapshot_event"},
+            "snapshot.event: module 'adapters.opd.nowhere' cannot be imported",
+        ),
+        (
+            {"event": "siak.snapshot_event"},
+            "snapshot.event: Value error, must be 'module:function'",
+        ),
         ({"event": "adapters.opd.disdukcapil.siak:PENDUDUK"}, "is not a function"),
         ({"table": "penduduk; DROP TABLE x"}, "snapshot.table: String should match pattern"),
         ({"key_column": None}, "snapshot.key_column: required key is missing"),
@@ -94,6 +103,17 @@ def test_a_bad_section_names_the_key_and_the_rule(
     err = capsys.readouterr().err
     assert expected in err
     assert "fix:" in err
+
+
+def test_a_snapshot_function_missing_where_the_relay_runs_does_not_stop_the_relay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, event="opd_only.snapshot:row_event")
+    assert main(["run", str(path), "--check"]) == 0
+    assert main(["snapshot", str(path), "--check"]) == 1
+    assert "snapshot.event: module 'opd_only.snapshot' cannot be imported" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_file_without_a_snapshot_section_says_what_to_add(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ relay does, to the same topics, keyed the same way.
       version_column: versi
       event: adapters.opd.disdukcapil.siak:snapshot_event
 
-``event`` is checked when the file is loaded: the module must import and the name must
-be a function, so a typo fails ``spbe-bus snapshot --check`` rather than the first row.
+``event`` is checked in two steps. Its form (``module:function``) with the rest of the
+file, and its import by :func:`adapters.runner.load_snapshot` (so ``spbe-bus snapshot
+--check`` and every run): a module missing where the relay runs must not stop the relay,
+which never calls it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from adapters.config_file import FromFile
 from bus.contract.events import SpbeEvent
+from bus.errors import ConfigError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -48,25 +51,33 @@ _IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 _ENTRY_POINT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
+_FORM = "must be 'module:function', e.g. adapters.opd.disdukcapil.siak:snapshot_event"
+
+
 def load_entry_point(spec: str) -> RowToEvent:
-    """The function ``module:function`` names; ValueError saying what is wrong otherwise."""
+    """The function ``module:function`` names; a ConfigError naming ``snapshot.event`` if not."""
     if not _ENTRY_POINT.fullmatch(spec):
-        raise ValueError(
-            "must be 'module:function', e.g. adapters.opd.disdukcapil.siak:snapshot_event"
-        )
+        raise ConfigError(f"snapshot.event: {spec!r} {_FORM}")
     module_name, _, name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ValueError(
-            f"module {module_name!r} cannot be imported ({type(exc).__name__}); check the "
-            "name and that it is installed or on PYTHONPATH"
+        raise ConfigError(
+            f"snapshot.event: module {module_name!r} cannot be imported ({type(exc).__name__})",
+            fix="check the name, and that the module is installed or on PYTHONPATH where "
+            "the snapshot runs",
         ) from None
     function = getattr(module, name, None)
     if function is None:
-        raise ValueError(f"module {module_name!r} has no {name!r}")
+        raise ConfigError(
+            f"snapshot.event: module {module_name!r} has no {name!r}",
+            fix="name the function turning a row into an event",
+        )
     if not callable(function):
-        raise ValueError(f"{spec} is not a function")
+        raise ConfigError(
+            f"snapshot.event: {spec} is not a function",
+            fix="name the function turning a row into an event",
+        )
     return cast(RowToEvent, function)
 
 
@@ -101,8 +112,9 @@ class SnapshotConfig(FromFile, BaseModel):
 
     @field_validator("event")
     @classmethod
-    def _importable(cls, value: str) -> str:
-        load_entry_point(value)
+    def _entry_point_form(cls, value: str) -> str:
+        if not _ENTRY_POINT.fullmatch(value):
+            raise ValueError(_FORM)
         return value
 
     @model_validator(mode="after")
@@ -117,5 +129,5 @@ class SnapshotConfig(FromFile, BaseModel):
         return self.name or self.table
 
     def row_to_event(self) -> RowToEvent:
-        """The ``event`` function itself."""
+        """The ``event`` function itself (imported now; ConfigError if it cannot be)."""
         return load_entry_point(self.event)

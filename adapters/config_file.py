@@ -16,7 +16,8 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from types import UnionType
+from typing import Any, Self, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -80,6 +81,17 @@ def read_config_data(path: Path) -> dict[str, Any]:
     return result
 
 
+def _model_in(annotation: Any) -> Any:
+    """The model an optional section holds (``Section | None`` -> ``Section``), else as is."""
+    if get_origin(annotation) in (Union, UnionType):
+        models = [
+            a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if len(models) == 1:
+            return models[0]
+    return annotation
+
+
 def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     """The field names valid at ``loc`` inside ``model`` (for 'did you mean')."""
     current: Any = model
@@ -89,7 +101,7 @@ def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
         field = current.model_fields.get(str(part))
         if field is None:
             return []
-        current = field.annotation
+        current = _model_in(field.annotation)
     if isinstance(current, type) and issubclass(current, BaseModel):
         return list(current.model_fields)
     return []

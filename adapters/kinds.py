@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
+from adapters.sources.snapshot import SnapshotConfig
 from bus.delivery import BatchHandler, Delivery, Outcome
 from bus.subscriber import SubscriberConfig
 
@@ -81,6 +82,8 @@ class OutboxRelayFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: Literal["outbox-relay"]
     relay: OutboxRelayConfig
+    #: The steward's day-one snapshot (``spbe-bus snapshot FILE``); ``run`` ignores it.
+    snapshot: SnapshotConfig | None = None
 
 
 class SqlSinkFile(BaseModel):

@@ -3,7 +3,10 @@
 Every adapter file names its ``kind`` and carries the sections that kind needs:
 
 ==================  ==========================================================
-``outbox-relay``    ``relay``: :class:`~adapters.sources.outbox.OutboxRelayConfig`
+``outbox-relay``    ``relay``: :class:`~adapters.sources.outbox.OutboxRelayConfig`,
+                    optional ``snapshot``:
+                    :class:`~adapters.sources.snapshot.SnapshotConfig` (read by
+                    ``spbe-bus snapshot``, not by ``run``)
 ``sql-sink``        ``subscription``: :class:`~bus.subscriber.SubscriberConfig`,
                     ``sink``: :class:`~adapters.sinks.sql.SqlSinkConfig`
 ``webhook-sink``    ``subscription``, ``webhook``:
@@ -48,6 +51,7 @@ from bus.subscriber import Subscriber, SubscriberConfig
 __all__ = [
     "SubscriberSink",
     "load_adapter",
+    "load_snapshot",
     "load_subscriber_sink",
     "run_adapter",
 ]
@@ -77,6 +81,27 @@ def load_adapter(path: Path) -> AdapterFile:
             + describe_errors(model, exc),
             fix="correct the keys above; deploy/adapters/ has a commented example of each kind",
         ) from None
+
+
+def load_snapshot(path: Path) -> OutboxRelayFile:
+    """A steward's outbox-relay file that describes a snapshot (its ``snapshot:`` section)."""
+    adapter = load_adapter(path)
+    if not isinstance(adapter, OutboxRelayFile):
+        raise ConfigError(
+            f"{path} is a {adapter.kind} file; a snapshot is published by a steward",
+            fix="pass the steward's outbox-relay file, with a snapshot: section",
+        )
+    if adapter.snapshot is None:
+        raise ConfigError(
+            f"{path}: snapshot: the file has no snapshot section",
+            fix="add one naming table, key_column, version_column and event "
+            "(deploy/adapters/disdukcapil-outbox-relay.yaml has an example)",
+        )
+    try:
+        adapter.snapshot.row_to_event()
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.message}", fix=exc.fix) from None
+    return adapter
 
 
 async def _run_subscriber(

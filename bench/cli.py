@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import codec, consume, endtoend, peer_steps, profiles, publish, replay, workload
+from bench import (
+    codec,
+    consume,
+    endtoend,
+    peer_steps,
+    profiles,
+    publish,
+    replay,
+    snapshot,
+    workload,
+)
 from bench.environment import (
     SERVICE_LOG_ENV,
     cpu_times,
@@ -53,11 +63,14 @@ class Sizes:
     peer_backlog: int
     peer_rate: int
     peer_seconds: float
+    snapshot_rows: int
     chunk: int = 1000
 
 
-FULL = Sizes(3, 20_000, 20_000, 20_000, 1_000, 30.0, 1_000_000, 3_000, 10_000, 20_000, 1_000, 20.0)
-QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 5_000, 1_000, 10.0)
+FULL = Sizes(
+    3, 20_000, 20_000, 20_000, 1_000, 30.0, 1_000_000, 3_000, 10_000, 20_000, 1_000, 20.0, 1_000_000
+)
+QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 5_000, 1_000, 10.0, 100_000)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -70,7 +83,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also run Debezium's outbox connector (Kafka Connect) beside our relay",
     )
     parser.add_argument(
-        "--replay-events", type=int, help="events in the replay topic (default 100000)"
+        "--replay-events", type=int, help="events in the replay topic (default 1000000)"
+    )
+    parser.add_argument(
+        "--snapshot-rows",
+        type=int,
+        help="rows in the register the snapshot publishes (default 1000000; --quick 100000)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     return parser.parse_args(argv)
@@ -194,6 +212,15 @@ def _replay(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> d
     }
 
 
+def _snapshot(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    measured = _step(
+        f"snapshot of a {sizes.snapshot_rows:,}-row register",
+        errors,
+        lambda: snapshot.measure(bootstrap, url, sizes.snapshot_rows),
+    )
+    return measured or {}
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -256,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             **asdict(base),
             **({"rounds": args.rounds} if args.rounds else {}),
             **({"replay_events": args.replay_events} if args.replay_events else {}),
+            **({"snapshot_rows": args.snapshot_rows} if args.snapshot_rows else {}),
         }
     )
     out: Path = args.out
@@ -283,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
+        results["snapshot"] = _snapshot(running.bootstrap, running.database_url, sizes, errors)
         if args.peers:
             results["peers"] = _peers(running.bootstrap, running.database_url, sizes, errors)
     cpu_after = cpu_times()

@@ -92,6 +92,12 @@ GOALS = (
         ("peers", "ratio_relay_debezium", "median"),
         1.0,
     ),
+    Goal(
+        "snapshot >= 20,000 rows/s from PostgreSQL into Kafka",
+        ("snapshot", "rows_per_s"),
+        20000,
+        unit="rows/s",
+    ),
 )
 
 
@@ -101,6 +107,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _n(value: float) -> str:
     return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def _mib(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:,.0f} MiB"
 
 
 def _row(name: str, figure: dict[str, Any] | None) -> str:
@@ -210,6 +220,13 @@ def markdown(results: dict[str, Any]) -> str:
                 "| replay: peak RSS of the subscriber process, MiB | "
                 f"{_n(replay['subscriber_peak_rss_mib'])} | | |"
             )
+    snap = results.get("snapshot") or {}
+    if snap:
+        quick = " (--quick; a full run has 1,000,000)" if results.get("mode") == "quick" else ""
+        lines.append(
+            f"| snapshot of a {snap['rows']:,}-row register (PostgreSQL) into Kafka, rows/s"
+            f"{quick}, 1 run | {_n(snap['rows_per_s'])} | | |"
+        )
     latency = results.get("end_to_end", {}).get("latency")
     if latency:
         lines += [
@@ -219,6 +236,16 @@ def markdown(results: dict[str, Any]) -> str:
             f"p95 {_n(latency['p95_ms'])} ms, p99 {_n(latency['p99_ms'])} ms, "
             f"max {_n(latency['max_ms'])} ms; {latency['not_arrived']:,} events had not "
             "arrived when waiting ended (then the percentiles are lower bounds).",
+        ]
+    if snap:
+        lines += [
+            "",
+            f"Snapshot: `spbe-bus snapshot` on the reference SIAK section (batches of "
+            f"{snap['batch_size']:,}, {snap['partitions']} partitions) took "
+            f"{snap['elapsed_s']:,.1f} s from first read to last acknowledgement "
+            f"({snap['wall_s']:,.1f} s with start-up); "
+            f"peak RSS of the snapshot process {_mib(snap.get('peak_rss_mib'))}; the register "
+            f"was filled in {snap['fill_s']:,.1f} s.",
         ]
     lines += _peers(results.get("peers"))
     codec = results.get("codec") or {}

@@ -1,5 +1,8 @@
 """The demo story: three OPDs, one citizen, data captured once and propagated everywhere.
 
+0. Day one (:mod:`adapters.opd.day_one`): SIAK already holds residents no outbox row
+   announces; the snapshot publishes them, some move house, and DPMPTSP's replica ends
+   with every one at its latest version.
 1. Disdukcapil registers Siti; DPMPTSP's resident replica gets her.
 2. Siti moves house at Disdukcapil; DPMPTSP's replica shows the new address.
 3. DPMPTSP issues Siti's warung a permit; Bapenda sees a new potential taxpayer.
@@ -25,7 +28,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.db import create_engine
+from adapters.kinds import OutboxRelayFile
 from adapters.opd.bapenda import sipd
+from adapters.opd.day_one import DayOne, legacy_residents, play_day_one
 from adapters.opd.disdukcapil import siak
 from adapters.opd.dpmptsp import sicantik
 from adapters.runner import load_adapter, run_adapter
@@ -47,6 +52,8 @@ ADAPTER_FILES = (
     "bapenda-outbox-relay.yaml",
 )
 TOPICS = ("spbe.dukcapil.penduduk.v1", "spbe.dpmptsp.izin.v1", "spbe.bapenda.pajak.v1")
+#: Residents SIAK holds before it joins the bus (published by the day-one snapshot).
+LEGACY_RESIDENTS = 20
 # Demo only: a real steward keeps its key secret in a vault.
 DEMO_KEY_SECRET = "demo-disdukcapil-secret-not-for-production"  # noqa: S105 - demo data
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "adapters"
@@ -67,13 +74,18 @@ class Arrival:
 @dataclass(frozen=True)
 class StoryResult:
     arrivals: tuple[Arrival, ...]
+    day_one: DayOne | None = None
 
     @property
     def ok(self) -> bool:
-        return all(a.arrived for a in self.arrivals)
+        day_one_ok = self.day_one is None or self.day_one.arrived
+        return day_one_ok and all(a.arrived for a in self.arrivals)
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "arrivals": [asdict(a) for a in self.arrivals]}
+        result: dict[str, Any] = {"ok": self.ok, "arrivals": [asdict(a) for a in self.arrivals]}
+        if self.day_one is not None:
+            result["snapshot"] = asdict(self.day_one)
+        return result
 
 
 def database_urls(work_dir: Path, server_url: str | None) -> dict[str, str]:
@@ -146,6 +158,8 @@ async def play_story(
     siak.create_tables(engines["disdukcapil"])
     sicantik.create_tables(engines["dpmptsp"])
     sipd.create_tables(engines["bapenda"])
+    legacy = legacy_residents(LEGACY_RESIDENTS)
+    siak.impor_penduduk(engines["disdukcapil"], legacy)
     await ensure_topics(bootstrap_servers, dict.fromkeys(TOPICS, 3))
 
     env = {
@@ -177,7 +191,13 @@ async def play_story(
     }
     replica, wp = engines["dpmptsp"], engines["bapenda"]
     arrivals: list[Arrival] = []
+    day_one: DayOne | None = None
     try:
+        relay_file = adapters[0]
+        assert isinstance(relay_file, OutboxRelayFile)
+        day_one = await play_day_one(
+            relay_file, engines["disdukcapil"], replica, legacy, timeout_s=timeout_s
+        )
         arrivals.append(
             await _arrival(
                 "Disdukcapil registers a resident",
@@ -256,4 +276,4 @@ async def play_story(
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         raise failures[0]
-    return StoryResult(tuple(arrivals))
+    return StoryResult(tuple(arrivals), day_one)

@@ -21,6 +21,7 @@ from bus.cli.kafka_cmd import add_kafka_commands
 from bus.cli.replay_cmd import add_replay_command
 from bus.cli.run_cmd import add_run_command
 from bus.cli.schemas_cmd import add_schemas_commands
+from bus.cli.snapshot_cmd import add_snapshot_command
 from bus.cli.status_cmd import add_status_command
 from bus.errors import BusError
 from bus.logs import configure_logging
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="SPBE data exchange bus: events between OPD applications over Kafka.",
     )
     parser.add_argument(
-        "--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR"
+        "--log-level",
+        default=None,
+        help="DEBUG, INFO, WARNING or ERROR (default WARNING; INFO for snapshot, whose "
+        "progress lines are INFO)",
     )
     parser.add_argument(
         "--log-json", action="store_true", default=None, help="log JSON lines to stderr"
@@ -54,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schemas_commands(sub)
     add_events_commands(sub)
     add_run_command(sub)
+    add_snapshot_command(sub)
     add_catalog_commands(sub)
     add_status_command(sub)
     add_replay_command(sub)
@@ -71,6 +76,8 @@ def _seconds(text: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.log_level is None:
+        args.log_level = getattr(args, "default_log_level", "WARNING")
     configure_logging(json=args.log_json, level=args.log_level)
     if args.start_timeout is not None:
         os.environ[START_TIMEOUT_ENV] = str(args.start_timeout)

@@ -10,6 +10,7 @@ types its source stewards, so readers can resolve every fingerprint it writes, a
 builds a :class:`~bus.contract.plan.PublishingPlan` for each of them.
 """
 
+from bus.publisher.batches import RecordsInFlight
 from bus.publisher.config import (
     DEFAULT_DELIVERY_TIMEOUT_MS,
     DEFAULT_LINGER_MS,
@@ -18,7 +19,7 @@ from bus.publisher.config import (
     PublisherConfig,
     PublishResult,
 )
-from bus.publisher.publisher import Publisher, PublishRequest
+from bus.publisher.publisher import Publisher
 
 __all__ = [
     "DEFAULT_DELIVERY_TIMEOUT_MS",
@@ -29,4 +30,5 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "PublisherConfig",
+    "RecordsInFlight",
 ]

@@ -13,7 +13,7 @@ base offset plus its place in the batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from bus.contract.plan import OutgoingRecord
+from bus.errors import PublishError
+from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.publisher.partitions import partition_for
 
-__all__ = ["Placed", "send_batched"]
+__all__ = ["Placed", "RecordsInFlight", "send_batched"]
 
 
 @dataclass(slots=True)
@@ -113,3 +115,58 @@ def _append(batch: _Open, entry: Placed) -> bool:
     entry.index = len(batch.members)
     batch.members.append(entry)
     return True
+
+
+class RecordsInFlight:
+    """Records :func:`send_batched` queued; :meth:`acknowledged` waits for every one.
+
+    For a bulk publisher that reads its next page while Kafka acknowledges this one (the
+    day-one snapshot): :meth:`Publisher.send_records` returns it without waiting.
+    """
+
+    def __init__(
+        self,
+        placed: list[Placed],
+        *,
+        timeout_s: float,
+        on_lost_idempotence: Callable[[], None],
+    ) -> None:
+        self._placed = placed
+        self._timeout_s = timeout_s
+        self._on_lost_idempotence = on_lost_idempotence
+
+    @property
+    def count(self) -> int:
+        """How many records are in flight."""
+        return len(self._placed)
+
+    async def acknowledged(self) -> None:
+        """Return once the broker acknowledged every record; raise :class:`PublishError` if not.
+
+        On a failure some batches may have been acknowledged and others not: the caller
+        publishes them all again (sinks drop what they already hold).
+        """
+        futures = {entry.future for entry in self._placed if entry.future is not None}
+        if futures:
+            await asyncio.wait(futures, timeout=self._timeout_s)
+        for entry in self._placed:
+            error: BaseException | None = entry.error
+            if error is None and entry.future is not None:
+                if not entry.future.done():
+                    raise PublishError(
+                        f"{self.count} events were not all acknowledged within "
+                        f"{self._timeout_s:g} s; the producer may still deliver them",
+                        fix="publish them again; sinks keep the newer version of each key",
+                        retriable=True,
+                    )
+                error = entry.future.exception()
+            if error is None:
+                continue
+            if isinstance(error, LOST_IDEMPOTENCE):
+                self._on_lost_idempotence()
+            if isinstance(error, KafkaError):
+                raise publish_error(entry.record, error) from error
+            raise PublishError(
+                f"event {entry.record.envelope.id} to {entry.record.topic} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error

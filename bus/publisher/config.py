@@ -1,4 +1,4 @@
-"""How a publisher is configured, and what a publish returns."""
+"""How a publisher is configured, what a publish takes, and what it returns."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
 
+from bus.contract.events import SpbeEvent
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.startup import default_start_timeout_s
 
@@ -16,9 +17,11 @@ __all__ = [
     "DEFAULT_LINGER_MS",
     "DEFAULT_MAX_BATCH_SIZE",
     "DEFAULT_REQUEST_TIMEOUT_MS",
+    "PublishRequest",
     "PublishResult",
     "PublisherConfig",
     "key_secret_of",
+    "request_of",
 ]
 
 DEFAULT_LINGER_MS = 5
@@ -69,3 +72,22 @@ def key_secret_of(config: PublisherConfig) -> bytes | None:
         return config.key_secret.get_secret_value()
     env = os.environb.get(b"SPBE_KEY_SECRET")
     return env or None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequest:
+    """One event of :meth:`Publisher.publish_many`, with what :meth:`Publisher.publish` takes."""
+
+    event: SpbeEvent
+    sequence: int | None = None
+    event_id: str | None = None
+    traceparent: str | None = None
+
+
+def request_of(item: SpbeEvent | tuple[SpbeEvent, int | None] | PublishRequest) -> PublishRequest:
+    """An item of ``publish_many`` as a :class:`PublishRequest`."""
+    if isinstance(item, PublishRequest):
+        return item
+    if isinstance(item, tuple):
+        return PublishRequest(item[0], sequence=item[1])
+    return PublishRequest(item)

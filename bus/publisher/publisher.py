@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,23 +19,19 @@ from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
-from bus.publisher.batches import Placed, send_batched
-from bus.publisher.config import PublisherConfig, PublishResult, key_secret_of
+from bus.publisher.batches import Placed, RecordsInFlight, send_batched
+from bus.publisher.config import (
+    PublisherConfig,
+    PublishRequest,
+    PublishResult,
+    key_secret_of,
+    request_of,
+)
 from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.registry import SchemaRegistry
 from bus.startup import close_client, fix_for_unreachable, is_transient_failure, wait_for_kafka
 
-__all__ = ["PublishRequest", "Publisher"]
-
-
-@dataclass(frozen=True, slots=True)
-class PublishRequest:
-    """One event of :meth:`Publisher.publish_many`, with what :meth:`Publisher.publish` takes."""
-
-    event: SpbeEvent
-    sequence: int | None = None
-    event_id: str | None = None
-    traceparent: str | None = None
+__all__ = ["Publisher"]
 
 
 log = get_logger(__name__)
@@ -278,7 +273,7 @@ class Publisher(Lifecycle):
         self._started()
         built: list[OutgoingRecord | BusError] = []
         for item in events:
-            request = _request(item)
+            request = request_of(item)
             try:
                 built.append(
                     self.record_for(
@@ -311,6 +306,24 @@ class Publisher(Lifecycle):
         acknowledged = sum(isinstance(result, PublishResult) for result in results)
         self._log.debug("publisher.batch_acknowledged", events=acknowledged, of=len(results))
         return results
+
+    async def send_records(self, records: Sequence[OutgoingRecord]) -> RecordsInFlight:
+        """Hand records built by :meth:`record_for` to Kafka as record batches; do not wait.
+
+        For bulk publishing that reads on while Kafka acknowledges (the day-one snapshot):
+        the batches :meth:`publish_many` sends, without waiting. Await ``acknowledged()``
+        on the result: it returns once the broker acknowledged every record, and raises
+        :class:`~bus.errors.PublishError` otherwise.
+        """
+        placed = await send_batched(await self._ready_producer(), records)
+        return RecordsInFlight(
+            placed,
+            timeout_s=self.config.delivery_timeout_ms / 1000,
+            on_lost_idempotence=self._lost_idempotence,
+        )
+
+    def _lost_idempotence(self) -> None:
+        self._stale_producer = True
 
     async def _outcome(self, placed: Placed, deadline: float) -> PublishResult:
         """A batched record's result: its batch's offset plus its place, or its error."""
@@ -375,11 +388,3 @@ class Publisher(Lifecycle):
             offset=result.offset,
         )
         return result
-
-
-def _request(item: SpbeEvent | tuple[SpbeEvent, int | None] | PublishRequest) -> PublishRequest:
-    if isinstance(item, PublishRequest):
-        return item
-    if isinstance(item, tuple):
-        return PublishRequest(item[0], sequence=item[1])
-    return PublishRequest(item)

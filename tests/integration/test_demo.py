@@ -1,4 +1,4 @@
-"""`spbe-bus demo` (what `make demo` runs): three OPDs, one citizen, every change arrives."""
+"""`spbe-bus demo` (what `make demo` runs): day one by snapshot, then one citizen's changes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from bus.localkafka.manager import LocalKafka
 from tests.support.ports import free_port_block
 
 pytestmark = pytest.mark.integration
+
+#: Siti's NIK: the resident the story's live changes follow (schemas/avro/examples).
+SITI = "3273025708900003"
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,11 +46,32 @@ def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path:
         "PajakDaerahDibayar",
     ]
     assert all(a["arrived"] and a["latency_ms"] >= 0 for a in report["arrivals"])
+    snapshot = report["snapshot"]
+    assert snapshot["arrived"] is True
+    assert snapshot["published"] == snapshot["residents"] == snapshot["at_latest_version"] > 0
     replica = sa.create_engine(f"sqlite:///{work_dir / 'dpmptsp.db'}")
+    register = sa.create_engine(f"sqlite:///{work_dir / 'disdukcapil.db'}")
     with replica.connect() as conn:
-        row = conn.execute(sa.text("SELECT jalan, spbe_sequence FROM penduduk_replika")).one()
+        row = conn.execute(
+            sa.text("SELECT jalan, spbe_sequence FROM penduduk_replika WHERE nik = :nik"),
+            {"nik": SITI},
+        ).one()
+        copied = {
+            nik: version
+            for nik, version in conn.execute(
+                sa.text("SELECT nik, spbe_sequence FROM penduduk_replika")
+            )
+        }
+    with register.connect() as conn:
+        held = {nik: v for nik, v in conn.execute(sa.text("SELECT nik, versi FROM penduduk"))}
+        snapshot_rows = conn.execute(sa.text("SELECT * FROM spbe_snapshot_progress")).all()
     replica.dispose()
+    register.dispose()
     assert row == ("Jl. Dipatiukur No. 12", 2), "the replica holds the newest address"
+    assert copied == held, "every resident, snapshot or live, is at SIAK's latest version"
+    assert [(r.name, r.rows_published, r.finished_at is not None) for r in snapshot_rows] == [
+        ("penduduk", snapshot["residents"], True)
+    ]
     assert not LocalKafka(data_dir).status().healthy, "the demo stops the broker it started"
 
 

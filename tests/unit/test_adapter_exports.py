@@ -8,7 +8,12 @@ from types import ModuleType
 
 import pytest
 
-PACKAGES = ["adapters.sources.outbox", "adapters.sinks.sql", "adapters.sinks.webhook"]
+PACKAGES = [
+    "adapters.sources.outbox",
+    "adapters.sources.snapshot",
+    "adapters.sinks.sql",
+    "adapters.sinks.webhook",
+]
 
 
 def public_names(package: ModuleType) -> set[str]:

@@ -6,6 +6,8 @@ import random
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner, murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bus.publisher.partitions import murmur2 as bus_murmur2
 from bus.publisher.partitions import partition_for
@@ -40,3 +42,14 @@ def test_kafkas_own_reference_values() -> None:
     }
     for data, signed in cases.items():
         assert bus_murmur2(data) == signed & 0xFFFFFFFF, data
+
+
+@given(st.binary(max_size=200))
+def test_murmur2_equals_aiokafkas_on_any_bytes(data: bytes) -> None:
+    assert bus_murmur2(data) == murmur2(data)
+
+
+@given(st.binary(min_size=1, max_size=80), st.integers(min_value=1, max_value=64))
+def test_any_key_gets_the_partition_the_producer_would_give_it(key: bytes, count: int) -> None:
+    partitions = list(range(count))
+    assert partition_for(key, partitions) == DefaultPartitioner()(key, partitions, partitions)

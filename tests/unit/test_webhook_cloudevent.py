@@ -68,6 +68,11 @@ def test_absent_optional_attributes_are_left_out_not_sent_as_null() -> None:
     assert None not in (document[k] for k in document if k != "data")
 
 
+def test_a_snapshot_event_says_so_and_a_live_one_leaves_the_attribute_out() -> None:
+    assert structured_event(envelope(snapshot=True), EVENT.to_json())["snapshot"] is True
+    assert "snapshot" not in structured_event(envelope(), EVENT.to_json())
+
+
 def test_sequence_zero_is_kept_because_it_is_a_version() -> None:
     assert structured_event(envelope(sequence=0), EVENT.to_json())["sequence"] == 0
 

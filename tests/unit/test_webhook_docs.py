@@ -69,6 +69,7 @@ def test_the_worked_example_body_is_byte_for_byte_what_the_sink_sends() -> None:
         partitionkey=document["partitionkey"],
         dataclassification=document["dataclassification"],
         traceparent=document.get("traceparent"),
+        snapshot=document.get("snapshot", False),
     )
     event = EVENT_TYPES[envelope.event_name].from_json(document["data"])
     assert encode_body(envelope, event.to_json()) == BODY

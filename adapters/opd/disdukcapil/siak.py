@@ -2,10 +2,15 @@
 
 Each change updates the row, bumps its ``versi`` and writes the matching event to the
 outbox in the same transaction; ``versi`` travels as the event's ``sequence``.
+
+The residents SIAK held before it joined the bus have no outbox rows: the day-one
+snapshot publishes them (``spbe-bus snapshot deploy/adapters/disdukcapil-outbox-relay.yaml``),
+each row turned into a ``PendudukUpdated`` by :func:`snapshot_event`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,7 +20,16 @@ from sqlalchemy.engine import Connection, Engine
 from adapters.sources.outbox import add_to_outbox, create_outbox_table
 from bus.contract.events import KematianDicatat, PendudukUpdated
 
-__all__ = ["PENDUDUK", "catat_kematian", "create_tables", "daftarkan", "pindah_alamat"]
+__all__ = [
+    "PENDUDUK",
+    "SNAPSHOT_FIELDS",
+    "catat_kematian",
+    "create_tables",
+    "daftarkan",
+    "impor_penduduk",
+    "pindah_alamat",
+    "snapshot_event",
+]
 
 _metadata = sa.MetaData()
 PENDUDUK = sa.Table(
@@ -36,10 +50,18 @@ PENDUDUK = sa.Table(
     sa.Column("rw", sa.String(3), nullable=False),
     sa.Column("kode_wilayah", sa.String(13), nullable=False),
     sa.Column("kode_pos", sa.String(5)),
+    # Since when the record holds as it stands (the last change's berlaku_sejak).
+    sa.Column("berlaku_sejak", sa.Date, nullable=False),
     sa.Column("status", sa.String(20), nullable=False, server_default="HIDUP"),
     sa.Column("versi", sa.Integer, nullable=False),
 )
 _ALAMAT = ("jalan", "rt", "rw", "kode_wilayah", "kode_pos")
+#: What a snapshot event states as changed: the whole record (it announces all of it).
+SNAPSHOT_FIELDS = tuple(
+    name
+    for name in PendudukUpdated.model_fields
+    if name not in ("nik", "changed_fields") and name != "berlaku_sejak"
+)
 
 
 def create_tables(engine: Engine) -> None:
@@ -47,17 +69,36 @@ def create_tables(engine: Engine) -> None:
     create_outbox_table(engine)
 
 
-def _event(row: sa.Row[Any], changed: list[str], berlaku_sejak: date) -> PendudukUpdated:
-    data = dict(row._mapping)
+def _event(row: Mapping[str, Any], changed: Iterable[str], berlaku_sejak: date) -> PendudukUpdated:
     return PendudukUpdated.from_json(
         {
-            **{k: data[k] for k in PendudukUpdated.model_fields if k in data},
-            "tanggal_lahir": data["tanggal_lahir"].isoformat(),
-            "alamat": {k: data[k] for k in _ALAMAT},
-            "changed_fields": changed,
+            **{k: row[k] for k in PendudukUpdated.model_fields if k in row},
+            "tanggal_lahir": row["tanggal_lahir"].isoformat(),
+            "alamat": {k: row[k] for k in _ALAMAT},
+            "changed_fields": list(changed),
             "berlaku_sejak": berlaku_sejak.isoformat(),
         }
     )
+
+
+def snapshot_event(row: Mapping[str, Any]) -> PendudukUpdated | None:
+    """The ``PendudukUpdated`` a ``penduduk`` row states, for the day-one snapshot.
+
+    The snapshot's entry point (``event:`` in the relay file's ``snapshot:`` section). A
+    deceased resident is left out (``None``): a ``PendudukUpdated`` would tell subscribers
+    a living resident lives there, and the register lacks what a ``KematianDicatat``
+    needs (the akta number and date).
+    """
+    if row["status"] != "HIDUP":
+        return None
+    return _event(row, SNAPSHOT_FIELDS, row["berlaku_sejak"])
+
+
+def _row_values(penduduk: PendudukUpdated) -> dict[str, Any]:
+    data = penduduk.to_avro()
+    values = {k: v for k, v in data.items() if k in PENDUDUK.c and k != "alamat"}
+    values.update({k: data["alamat"][k] for k in _ALAMAT})
+    return values
 
 
 def _locked(conn: Connection, nik: str) -> sa.Row[Any]:
@@ -70,14 +111,23 @@ def _locked(conn: Connection, nik: str) -> sa.Row[Any]:
 
 def daftarkan(engine: Engine, penduduk: PendudukUpdated) -> str:
     """Register a resident (version 1) and announce them; returns the event id."""
-    data = penduduk.to_avro()
-    values = {k: v for k, v in data.items() if k in PENDUDUK.c and k != "alamat"}
-    values.update({k: data["alamat"][k] for k in _ALAMAT})
     with engine.begin() as conn:
-        conn.execute(sa.insert(PENDUDUK).values(**values, versi=1))
+        conn.execute(sa.insert(PENDUDUK).values(**_row_values(penduduk), versi=1))
         row = _locked(conn, penduduk.nik)
-        event = _event(row, ["nama_lengkap", "alamat"], penduduk.berlaku_sejak)
+        event = _event(row._asdict(), ["nama_lengkap", "alamat"], penduduk.berlaku_sejak)
         return add_to_outbox(conn, event, aggregate_id=penduduk.nik, sequence=1)
+
+
+def impor_penduduk(engine: Engine, residents: Iterable[tuple[PendudukUpdated, int]]) -> int:
+    """Load residents as SIAK held them before the bus: rows at a version, no outbox rows.
+
+    For the demo and tests of the day-one snapshot; returns how many were written.
+    """
+    values = [{**_row_values(p), "versi": versi} for p, versi in residents]
+    if values:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(PENDUDUK), values)
+    return len(values)
 
 
 def pindah_alamat(engine: Engine, nik: str, alamat: dict[str, Any], berlaku_sejak: date) -> str:
@@ -88,9 +138,9 @@ def pindah_alamat(engine: Engine, nik: str, alamat: dict[str, Any], berlaku_seja
         conn.execute(
             sa.update(PENDUDUK)
             .where(PENDUDUK.c.nik == nik)
-            .values(**{k: alamat.get(k) for k in _ALAMAT}, versi=versi)
+            .values(**{k: alamat.get(k) for k in _ALAMAT}, berlaku_sejak=berlaku_sejak, versi=versi)
         )
-        event = _event(_locked(conn, nik), ["alamat"], berlaku_sejak)
+        event = _event(_locked(conn, nik)._asdict(), ["alamat"], berlaku_sejak)
         return add_to_outbox(conn, event, aggregate_id=nik, sequence=versi)
 
 

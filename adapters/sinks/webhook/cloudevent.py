@@ -11,7 +11,8 @@ nor Kafka::
      "dataclassification":"internal","traceparent":...,"data":{...}}
 
 Optional attributes (``subject``, ``dataschema``, ``sequence``, ``traceparent``) are left
-out when the event has none, as CloudEvents asks, rather than sent as ``null``. ``data``
+out when the event has none, as CloudEvents asks, rather than sent as ``null``; so is
+``snapshot``, which is ``true`` only for an event of a day-one snapshot. ``data``
 is the event's plain-JSON form, the shape of ``schemas/avro/examples/<EventName>.json``.
 The body is compact UTF-8 JSON; receivers verify the signature over these exact bytes.
 """
@@ -53,6 +54,8 @@ def structured_event(envelope: Envelope, data: Mapping[str, Any]) -> dict[str, A
     document["dataclassification"] = envelope.dataclassification.value
     if envelope.traceparent is not None:
         document["traceparent"] = envelope.traceparent
+    if envelope.snapshot:
+        document["snapshot"] = True
     document["data"] = dict(data)
     return document
 

@@ -3,9 +3,11 @@ claim whose cost does not depend on the backlog (index plans, statements per cyc
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
-from collections.abc import Iterator
+import random
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +19,18 @@ from adapters.db import Dialect, create_engine, dialect_of
 from adapters.sources.outbox import OutboxRelay, RelayStats, create_outbox_table
 from adapters.sources.outbox.store import OutboxStore, candidates_query, lock_query
 from bus.contract.envelope import new_event_id
+from bus.errors import BusError, PublishError
+from bus.publisher import Publisher, PublishResult
 from tests.conftest import TopicFactory
 from tests.integration.test_outbox import (
     OUTBOX,
+    eventually,
     first_occurrences,
     header,
     izin_json,
     relay_config,
     rows,
+    unpublished,
 )
 from tests.support.events import izin, penduduk
 from tests.support.kafka import partitions_of, read_all
@@ -174,6 +180,49 @@ async def test_rows_behind_a_waiting_row_never_fill_the_batch_of_other_aggregate
     assert all(state[i].published_at is None for i in tail)
     records = await read_all(kafka_bootstrap, topic, len(others))
     assert all(s == [1, 2] for s in first_occurrences(records).values())
+
+
+@pytest.mark.parametrize("database_url", ["postgres", "mariadb"], indirect=True)
+async def test_two_relays_losing_acknowledgements_still_keep_every_aggregate_in_order(
+    engine: sa.Engine, database_url: str, kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """Sent, then reported failed: the rows after it go out again, after it, never before."""
+    topic = await new_topic(partitions=3)
+    keys, versions = 12, 15
+    ids = insert(engine, [permit_row(k, v) for v in range(1, versions + 1) for k in range(keys)])
+    config = relay_config(database_url, kafka_bootstrap, topic, batch_size=20)
+    chance = random.Random(7)
+
+    class LosesAcks(Publisher):
+        async def publish_many(
+            self, events: Iterable[Any], **kwargs: Any
+        ) -> list[PublishResult | BusError]:
+            results = await super().publish_many(events, **kwargs)
+            return [
+                PublishError("not acknowledged: RequestTimedOutError", retriable=True)
+                if chance.random() < 0.15
+                else result
+                for result in results
+            ]
+
+    async with (
+        LosesAcks(config.publisher_config()) as one,
+        LosesAcks(config.publisher_config()) as two,
+        OutboxRelay(config, publisher=one) as first,
+        OutboxRelay(config, publisher=two) as second,
+    ):
+        runners = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+        await eventually(lambda: unpublished(engine) == 0, watch=runners)
+        first.request_stop()
+        second.request_stop()
+        await asyncio.gather(*runners)
+
+    assert first.stats.published + second.stats.published == len(ids)
+    assert first.stats.failed + second.stats.failed > 0, "acknowledgements were lost"
+    records = await read_all(kafka_bootstrap, topic, await records_on(kafka_bootstrap, topic))
+    assert {header(r, "ce_id") for r in records} == {row.event_id for row in rows(engine).values()}
+    in_order = list(range(1, versions + 1))
+    assert {k: s for k, s in first_occurrences(records).items() if s != in_order} == {}
 
 
 # -- what a cycle costs ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import codec, consume, endtoend, profiles, publish, replay, workload
+from bench import backlog, codec, consume, endtoend, profiles, publish, replay, workload
 from bench.environment import cpu_times, create_topic, machine, services
 from bench.report import write_report
 from bench.stats import spread
@@ -36,11 +36,14 @@ class Sizes:
     replay_events: int
     codec_iterations: int
     profile_events: int
+    #: Rows in the relay's big backlog, and rows timed per round from each backlog.
+    backlog_rows: int
+    backlog_measured: int
     chunk: int = 1000
 
 
-FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000)
-QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000)
+FULL = Sizes(3, 20_000, 20_000, 5_000, 1_000, 30.0, 100_000, 3_000, 10_000, 1_000_000, 20_000)
+QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 100_000, 5_000)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -168,6 +171,19 @@ def _replay(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> d
     }
 
 
+def _relay_backlog(
+    bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]
+) -> dict[str, Any]:
+    measured = _step(
+        f"relay with a {sizes.backlog_rows:,}-row backlog vs {backlog.SMALL:,}",
+        errors,
+        lambda: backlog.measure(
+            bootstrap, url, sizes.backlog_rows, sizes.backlog_measured, sizes.rounds
+        ),
+    )
+    return {} if measured is None else measured.as_dict()
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -223,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
+        results["relay_backlog"] = _relay_backlog(
+            running.bootstrap, running.database_url, sizes, errors
+        )
     cpu_after = cpu_times()
     if cpu_before and cpu_after:
         total = cpu_after["total"] - cpu_before["total"]

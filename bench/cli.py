@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import (
+    backlog,
     codec,
     consume,
     endtoend,
@@ -64,13 +65,46 @@ class Sizes:
     peer_rate: int
     peer_seconds: float
     snapshot_rows: int
+    #: Rows in the relay's big backlog, and rows timed per round from each backlog.
+    backlog_rows: int
+    backlog_measured: int
     chunk: int = 1000
 
 
 FULL = Sizes(
-    3, 20_000, 20_000, 20_000, 1_000, 30.0, 1_000_000, 3_000, 10_000, 20_000, 1_000, 20.0, 1_000_000
+    rounds=3,
+    publish_events=20_000,
+    consume_events=20_000,
+    e2e_events=20_000,
+    latency_rate=1_000,
+    latency_seconds=30.0,
+    replay_events=1_000_000,
+    codec_iterations=3_000,
+    profile_events=10_000,
+    peer_backlog=20_000,
+    peer_rate=1_000,
+    peer_seconds=20.0,
+    snapshot_rows=1_000_000,
+    backlog_rows=1_000_000,
+    backlog_measured=20_000,
 )
-QUICK = Sizes(3, 5_000, 5_000, 1_000, 1_000, 10.0, 10_000, 500, 3_000, 5_000, 1_000, 10.0, 100_000)
+QUICK = Sizes(
+    rounds=3,
+    publish_events=5_000,
+    consume_events=5_000,
+    e2e_events=1_000,
+    latency_rate=1_000,
+    latency_seconds=10.0,
+    replay_events=10_000,
+    codec_iterations=500,
+    profile_events=3_000,
+    peer_backlog=5_000,
+    peer_rate=1_000,
+    peer_seconds=10.0,
+    snapshot_rows=100_000,
+    backlog_rows=100_000,
+    backlog_measured=5_000,
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -221,6 +255,19 @@ def _snapshot(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) ->
     return measured or {}
 
 
+def _relay_backlog(
+    bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]
+) -> dict[str, Any]:
+    measured = _step(
+        f"relay with a {sizes.backlog_rows:,}-row backlog vs {backlog.SMALL:,}",
+        errors,
+        lambda: backlog.measure(
+            bootstrap, url, sizes.backlog_rows, sizes.backlog_measured, sizes.rounds
+        ),
+    )
+    return {} if measured is None else measured.as_dict()
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -312,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
         results["snapshot"] = _snapshot(running.bootstrap, running.database_url, sizes, errors)
+        results["relay_backlog"] = _relay_backlog(
+            running.bootstrap, running.database_url, sizes, errors
+        )
         if args.peers:
             results["peers"] = _peers(running.bootstrap, running.database_url, sizes, errors)
     cpu_after = cpu_times()

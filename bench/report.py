@@ -98,6 +98,11 @@ GOALS = (
         20000,
         unit="rows/s",
     ),
+    Goal(
+        "relay with a big backlog >= 0.9 x with 1,000 rows",
+        ("relay_backlog", "ratio_big_small", "median"),
+        0.9,
+    ),
 )
 
 
@@ -177,6 +182,25 @@ def _peers(peers: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _backlog_lines(results: dict[str, Any]) -> list[str]:
+    """The relay's rows/s from a big and a 1,000-row backlog, and their ratio."""
+    figure = results.get("relay_backlog") or {}
+    if not figure:
+        return []
+    big = f"{figure['backlog']:,}-row backlog"
+    if results.get("mode") == "quick":
+        big += " (quick mode: the full run uses 1,000,000)"
+    each = f"{figure['measured_rows']:,} rows per round"
+    return [
+        _row(f"relay, {big}, {each}", figure["big_rows_per_s"]),
+        _row(f"relay, 1,000-row backlog, {each}", figure["small_rows_per_s"]),
+        _row("relay: ratio big / 1,000-row backlog", figure["ratio_big_small"]),
+        f"| relay process peak RSS with the {figure['backlog']:,}-row backlog, MiB "
+        f"(of it after start: {_n(figure['big_relay_rss_growth_mib'])}) | "
+        f"{_n(figure['big_relay_peak_rss_mib'])} | | |",
+    ]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     versions = m.get("versions", {})
@@ -227,6 +251,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| snapshot of a {snap['rows']:,}-row register (PostgreSQL) into Kafka, rows/s"
             f"{quick}, 1 run | {_n(snap['rows_per_s'])} | | |"
         )
+    lines += _backlog_lines(results)
     latency = results.get("end_to_end", {}).get("latency")
     if latency:
         lines += [

@@ -17,6 +17,7 @@ from bus.publisher.config import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_REQUEST_TIMEOUT_MS,
     PublisherConfig,
+    PublishRequest,
     PublishResult,
 )
 from bus.publisher.publisher import Publisher

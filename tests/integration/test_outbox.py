@@ -8,7 +8,7 @@ import json
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from adapters.sources.outbox import (
 from bus.contract.envelope import new_event_id, pseudonymise
 from bus.contract.events import IzinDiterbitkan
 from bus.contract.standard import example
-from bus.errors import ConfigError, PublishError
+from bus.errors import BusError, ConfigError, PublishError
 from bus.publisher import Publisher, PublishResult
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DPMPTSP, SOURCE_DUKCAPIL, izin, penduduk
@@ -395,11 +395,21 @@ async def test_a_publish_error_leaves_the_row_for_a_later_cycle_and_holds_back_i
     refused: set[str] = set()
 
     class BrokerHiccup(Publisher):
-        async def publish(self, event: Any, **kwargs: Any) -> PublishResult:
-            if event.nomor_izin == izin(1).nomor_izin and kwargs["sequence"] == 1 and not refused:
-                refused.add(kwargs["event_id"])
-                raise PublishError("not acknowledged: RequestTimedOutError", retriable=True)
-            return await super().publish(event, **kwargs)
+        """Every record goes out; the broker's answer for permit 1, version 1 is lost."""
+
+        async def publish_many(
+            self, events: Iterable[Any], **kwargs: Any
+        ) -> list[PublishResult | BusError]:
+            requests = list(events)
+            results = await super().publish_many(requests, **kwargs)
+            for i, request in enumerate(requests):
+                event = request.event
+                if event.nomor_izin == izin(1).nomor_izin and request.sequence == 1 and not refused:
+                    refused.add(request.event_id)
+                    results[i] = PublishError(
+                        "not acknowledged: RequestTimedOutError", retriable=True
+                    )
+            return results
 
     stored = write_interleaved(engine, keys=2, versions=2)
     async with BrokerHiccup(config.publisher_config()) as publisher:
@@ -411,6 +421,13 @@ async def test_a_publish_error_leaves_the_row_for_a_later_cycle_and_holds_back_i
             assert failed.published_at is None
             assert failed.attempts == 1
             assert "PublishError" in failed.last_error
+            (behind,) = [
+                r
+                for r in state.values()
+                if r.aggregate_id == failed.aggregate_id and r.sequence == 2
+            ]
+            assert behind.published_at is None, "sent, but not marked after the failed row"
+            assert behind.attempts == 0
             await run_until_drained(relay, engine)
         assert publisher._producer is not None, "a publisher passed in is left running"
 

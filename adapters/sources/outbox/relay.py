@@ -4,16 +4,27 @@
                                              source="ID/PEMDA-3273/DISDUKCAPIL/siak")) as relay:
         await relay.run_until_signal()
 
-One cycle (:meth:`OutboxRelay.run_once`) claims the head row of each aggregate (and the
-rows that follow it), publishes each aggregate's rows one after another with their stored
-``event_id`` and ``sequence`` — aggregates side by side — and marks what the broker
-acknowledged in the transaction that holds the claim. A crash between publish and mark
-publishes those rows again with the same ``event_id`` (sinks drop the duplicate); nothing
-is lost.
+One cycle (:meth:`OutboxRelay.run_once`):
 
-A row that cannot be published (its payload breaks the standard, or the broker refused
-it) gets ``attempts``, ``last_error`` and a retry time, and stops its own aggregate there:
-the rows after it wait, because order matters. Other aggregates keep flowing.
+1. claims a batch: the lowest unpublished rows of each aggregate it can own (see
+   ``store.py``), in id order;
+2. turns every row into a typed event with its stored ``event_id`` and ``sequence``;
+   a row that cannot be one (its payload breaks the standard, its event type is not
+   this steward's, ...) is refused, and the rows after it in its aggregate are not even
+   sent;
+3. publishes the rest with **one** :meth:`~bus.publisher.Publisher.publish_many`: every
+   send goes out before the first acknowledgement is awaited, and records of one key
+   keep their order (the producer is idempotent, so a partition never reorders);
+4. marks what the broker acknowledged, up to each aggregate's first failure, in one
+   ``UPDATE`` (per 1000 ids), records the failures in one ``executemany``, and commits,
+   in the transaction that holds the claim.
+
+A row that fails gets ``attempts``, ``last_error`` and a retry time, and stops its own
+aggregate there: the rows after it wait, because order matters; other aggregates keep
+flowing. When the broker fails a send, the aggregate's later rows in the batch may have
+been sent already; they are not marked, and are published again after the failed row,
+with the same ``event_id`` (sinks drop the duplicate). A crash between publish and mark
+publishes the batch again the same way; nothing is lost.
 """
 
 from __future__ import annotations
@@ -38,10 +49,11 @@ from adapters.sources.outbox.rows import (
 )
 from adapters.sources.outbox.store import Claim, OutboxStore, RowFailure, relay_engine
 from adapters.sources.outbox.table import outbox_table
+from bus.contract.attributes import check_sequence
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
-from bus.publisher import Publisher
+from bus.publisher import Publisher, PublishRequest
 
 __all__ = ["OutboxRelay", "RelayStats"]
 
@@ -93,12 +105,22 @@ def _detail(exc: Exception) -> str:
     return ""
 
 
-def _by_aggregate(rows: Sequence[OutboxRow]) -> list[list[OutboxRow]]:
-    """Rows grouped per aggregate, each group in id order."""
-    groups: dict[str, list[OutboxRow]] = {}
-    for row in sorted(rows, key=lambda r: r.id):
-        groups.setdefault(row.aggregate_id, []).append(row)
-    return list(groups.values())
+def _request(publisher: Publisher, row: OutboxRow, checked: set[str]) -> PublishRequest:
+    """What ``publish_many`` gets for ``row``; raise what it would refuse the row for.
+
+    The event is built and the per-row envelope values checked here. What the publisher
+    checks per event type (the steward, a key secret for a pseudonymised key) is tried
+    once per type and cycle, on its first row, with
+    :meth:`~bus.publisher.Publisher.record_for`; ``checked`` holds the types that passed.
+    """
+    event_id = valid_event_id(row.event_id)
+    event = decode_event(row)
+    if row.sequence is not None:
+        check_sequence(row.sequence)
+    if event.event_name not in checked:
+        publisher.record_for(event, sequence=row.sequence, event_id=event_id)
+        checked.add(event.event_name)
+    return PublishRequest(event, sequence=row.sequence, event_id=event_id)
 
 
 class OutboxRelay(Lifecycle):
@@ -124,6 +146,7 @@ class OutboxRelay(Lifecycle):
         store = OutboxStore(engine, outbox_table(self.config.table))
         try:
             await run_sync(store.check_table)
+            await self._check_indexes(store)
             if self._publisher is None:
                 self._publisher = Publisher(self.config.publisher_config())
             await self._publisher.start()
@@ -133,6 +156,21 @@ class OutboxRelay(Lifecycle):
         self._store = store
         self._stopping.clear()
         self._log.info("outbox.started", database=store.dialect.value)
+
+    async def _check_indexes(self, store: OutboxStore) -> None:
+        """Warn once when the claim would not find its indexes (it works, but scans)."""
+        try:
+            statements = await run_sync(store.index_statements)
+        except sa.exc.SQLAlchemyError as exc:  # e.g. no right to read the catalogue
+            self._log.warning("outbox.index_check_failed", error=type(exc).__name__)
+            return
+        if statements:
+            self._log.warning(
+                "outbox.index_missing",
+                run=statements,
+                fix="run these statements once (docs/outbox.md, 'Upgrading'); until then "
+                "every claim reads the whole backlog",
+            )
 
     async def stop(self) -> None:
         """Stop a running loop (it finishes its cycle), then close the database and publisher."""
@@ -235,19 +273,7 @@ class OutboxRelay(Lifecycle):
         try:
             if not claim.rows:
                 return RelayStats()
-            groups = _by_aggregate(claim.rows)
-            results = await asyncio.gather(
-                *(self._publish_aggregate(publisher, group) for group in groups),
-                return_exceptions=True,
-            )
-            for result in results:  # only unexpected errors; row failures are results
-                if isinstance(result, BaseException):
-                    raise result
-            done = [result for result in results if not isinstance(result, BaseException)]
-            outcome = _Outcome(
-                published=[row_id for ids, _ in done for row_id in ids],
-                failures=[failure for _, failure in done if failure is not None],
-            )
+            outcome = await self._publish(publisher, claim.rows)
             await self._mark(claim, outcome)
         finally:
             await self._db(claim.close)
@@ -261,25 +287,45 @@ class OutboxRelay(Lifecycle):
             self._log.info(
                 "outbox.published",
                 count=stats.published,
-                aggregates=len(groups),
+                aggregates=len({row.aggregate_id for row in claim.rows}),
                 failed=stats.failed,
             )
         return stats
 
-    async def _publish_aggregate(
-        self, publisher: Publisher, rows: list[OutboxRow]
-    ) -> tuple[list[int], RowFailure | None]:
-        """Publish one aggregate's rows in order; stop at the first that fails."""
-        published: list[int] = []
+    async def _publish(self, publisher: Publisher, rows: Sequence[OutboxRow]) -> _Outcome:
+        """Publish ``rows`` (id order) in one ``publish_many``, each aggregate to its first failure.
+
+        A row refused before sending stops its aggregate before anything later is sent.
+        A row the broker fails stops what is marked: its aggregate's later rows were sent
+        and are published again next time, after it, with the same event ids.
+        """
+        refused: dict[str, tuple[OutboxRow, BusError]] = {}
+        checked: set[str] = set()
+        requests: list[PublishRequest] = []
+        sent: list[OutboxRow] = []
         for row in rows:
+            if row.aggregate_id in refused:
+                continue
             try:
-                event_id = valid_event_id(row.event_id)
-                event = decode_event(row)
-                await publisher.publish(event, sequence=row.sequence, event_id=event_id)
-            except (ContractError, ConfigError, PublishError) as exc:
-                return published, self._failure(row, exc)
-            published.append(row.id)
-        return published, None
+                requests.append(_request(publisher, row, checked))
+            except (ContractError, ConfigError) as exc:
+                refused[row.aggregate_id] = (row, exc)
+                continue
+            sent.append(row)
+        results = await publisher.publish_many(requests) if requests else []
+        published: list[int] = []
+        failed: dict[str, tuple[OutboxRow, BusError]] = {}
+        for row, result in zip(sent, results, strict=True):
+            if row.aggregate_id in failed:
+                continue
+            if isinstance(result, BusError):
+                failed[row.aggregate_id] = (row, result)
+            else:
+                published.append(row.id)
+        for aggregate, first in refused.items():  # unless a send failure came first
+            failed.setdefault(aggregate, first)
+        ordered = sorted(failed.values(), key=lambda failure: failure[0].id)
+        return _Outcome(published, [self._failure(row, exc) for row, exc in ordered])
 
     def _failure(self, row: OutboxRow, exc: BusError) -> RowFailure:
         attempts = row.attempts + 1

@@ -18,14 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from bus.contract.plan import OutgoingRecord
 from bus.errors import PublishError
 from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
 from bus.publisher.partitions import partition_for
 
-__all__ = ["Placed", "RecordsInFlight", "send_batched"]
+__all__ = ["MAX_RECORD_BYTES", "Placed", "RecordsInFlight", "send_batched"]
+
+#: The largest record sent: the producer's and broker's default (``max.request.size``,
+#: ``message.max.bytes``, 1 MiB). A batch holding a bigger one would fail as a whole.
+MAX_RECORD_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -61,11 +65,15 @@ async def send_batched(
     """Queue ``records`` in per-partition batches; return each record's :class:`Placed`.
 
     Raises nothing for Kafka: a batch that could not be queued (metadata unavailable, the
-    producer closed) gives its records that error. Await the futures for the outcome.
+    producer closed) gives its records that error, and once a record is not queued the
+    later records of its key are not either (their order would break). Await the futures
+    for the outcome.
     """
     placed = [Placed(record) for record in records]
     partitions: dict[str, list[int]] = {}
     open_batches: dict[tuple[str, int], _Open] = {}
+
+    failed_keys: set[tuple[str, bytes]] = set()
 
     async def submit(batch: _Open) -> None:
         try:
@@ -75,18 +83,35 @@ async def send_batched(
         except KafkaError as exc:
             for member in batch.members:
                 member.error = exc
+                failed_keys.add((member.record.topic, member.record.key))
             return
         for member in batch.members:
             member.future = future
 
+    unknown: dict[str, KafkaError] = {}  # topics whose metadata did not come: asked once
     for entry in placed:
         record = entry.record
-        try:
-            ids = partitions.get(record.topic)
-            if ids is None:
+        if (record.topic, record.key) in failed_keys:
+            # An earlier event of this key was not queued: sending a later one would put
+            # it ahead of the earlier on the partition.
+            entry.error = KafkaError("not sent: an earlier event with the same key was not")
+            continue
+        ids = partitions.get(record.topic)
+        if ids is None:
+            if record.topic in unknown:
+                entry.error = unknown[record.topic]
+                continue
+            try:
                 ids = partitions[record.topic] = await _partitions(producer, record.topic)
-        except KafkaError as exc:
-            entry.error = exc
+            except KafkaError as exc:
+                entry.error = unknown[record.topic] = exc
+                continue
+        size = len(record.key) + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+        if size > MAX_RECORD_BYTES:
+            entry.error = MessageSizeTooLargeError(
+                f"the event is {size} bytes; Kafka's default limit is {MAX_RECORD_BYTES}"
+            )
+            failed_keys.add((record.topic, record.key))
             continue
         where = (record.topic, partition_for(record.key, ids))
         batch = open_batches.get(where)
@@ -95,10 +120,7 @@ async def send_batched(
         if not _append(batch, entry):
             await submit(open_batches.pop(where))  # full: send it, start the next one
             batch = open_batches[where] = _Open(*where, producer.create_batch())
-            if not _append(batch, entry):
-                entry.error = KafkaError(
-                    f"the record is larger than a whole batch ({len(record.value)} bytes value)"
-                )
+            _append(batch, entry)  # an empty batch takes any record
     for batch in open_batches.values():
         if batch.members:
             await submit(batch)

@@ -101,6 +101,24 @@ async def test_each_batched_result_names_its_own_record_on_the_partition_send_wo
     assert len({r.partition for r in records}) == 5
 
 
+async def test_an_event_too_large_to_send_holds_back_the_later_events_of_its_key(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic(partitions=2)
+    too_large = izin(1).model_copy(update={"dasar_hukum": "x" * (1024 * 1024 + 1)})
+    async with Publisher(_config(kafka_bootstrap, topic)) as publisher:
+        results = await publisher.publish_many([too_large, izin(1), izin(2)])
+    assert isinstance(results[0], PublishError)
+    assert "1048576" in str(results[0])
+    assert isinstance(results[1], PublishError)
+    assert "earlier event with the same key" in str(results[1])
+    assert isinstance(results[2], PublishResult)
+    # Every publish above was answered, so the log is complete: asking for one record more
+    # than was sent reads it all.
+    records = await read_all(kafka_bootstrap, topic, 2, timeout_s=5)
+    assert [r.key for r in records] == [izin(2).nomor_izin.encode()]
+
+
 async def test_publish_many_reports_a_refused_event_and_publishes_the_rest(
     kafka_bootstrap: str, new_topic: TopicFactory
 ) -> None:

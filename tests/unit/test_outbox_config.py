@@ -110,3 +110,15 @@ def test_a_mistyped_key_in_the_file_is_named_with_the_likely_fix(tmp_path: Path)
     )
     with pytest.raises(ConfigError, match="did you mean 'poll_interval_ms'"):
         load_config(OutboxRelayConfig, path)
+
+
+def test_an_idle_relay_looks_again_soon_then_ever_more_rarely() -> None:
+    from adapters.sources.outbox.relay import next_idle_pause
+
+    pauses = []
+    pause = 0
+    for _ in range(8):
+        pause = next_idle_pause(pause, 10, 200)
+        pauses.append(pause)
+    assert pauses == [10, 20, 40, 80, 160, 200, 200, 200]
+    assert next_idle_pause(0, 500, 200) == 200  # the longest wait wins over a larger first

@@ -28,6 +28,7 @@ from bus.startup import default_start_timeout_s
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_RETRY_BACKOFF_MS",
+    "DEFAULT_MIN_POLL_INTERVAL_MS",
     "DEFAULT_POLL_INTERVAL_MS",
     "DEFAULT_PURGE_INTERVAL_MINUTES",
     "DEFAULT_RETENTION_HOURS",
@@ -39,6 +40,7 @@ __all__ = [
 DEFAULT_TABLE = "spbe_outbox"
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_POLL_INTERVAL_MS = 200
+DEFAULT_MIN_POLL_INTERVAL_MS = 10
 DEFAULT_RETENTION_HOURS = 72
 DEFAULT_PURGE_INTERVAL_MINUTES = 60
 DEFAULT_RETRY_BACKOFF_MS = 1_000
@@ -62,8 +64,10 @@ class OutboxRelayConfig(FromFile, BaseModel):
     key_secret: SecretBytes | None = None
     #: Rows claimed per cycle: at most this many are published before the next commit.
     batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1, le=10_000)
-    #: How long an idle relay waits before it looks at the table again.
+    #: The longest an idle relay waits before it looks at the table again.
     poll_interval_ms: int = Field(default=DEFAULT_POLL_INTERVAL_MS, ge=10)
+    #: The first wait after a cycle that found nothing; it doubles up to poll_interval_ms.
+    min_poll_interval_ms: int = Field(default=DEFAULT_MIN_POLL_INTERVAL_MS, ge=1)
     #: Published rows are deleted this long after they were published (personal data).
     retention_hours: int = Field(default=DEFAULT_RETENTION_HOURS, ge=0)
     #: How often :meth:`OutboxRelay.run` purges; 0 leaves purging to an external job.

@@ -55,7 +55,7 @@ from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
 from bus.publisher import Publisher, PublishRequest
 
-__all__ = ["OutboxRelay", "RelayStats"]
+__all__ = ["OutboxRelay", "RelayStats", "next_idle_pause"]
 
 T = TypeVar("T")
 
@@ -204,13 +204,16 @@ class OutboxRelay(Lifecycle):
     async def run(self) -> None:
         """Relay until :meth:`request_stop` or :meth:`stop`; purge published rows hourly.
 
-        An idle relay sleeps ``poll_interval_ms`` between looks at the table. A cycle
-        that fails (the database is away) is logged and tried again after a bounded,
-        growing pause; the relay does not exit for it.
+        A relay that finds nothing looks again after ``min_poll_interval_ms``, then after
+        twice as long each time, up to ``poll_interval_ms``: right after activity a new row
+        waits milliseconds, not a whole poll interval, and an idle relay queries rarely.
+        A cycle that fails (the database is away) is logged and tried again after a
+        bounded, growing pause; the relay does not exit for it.
         """
         self._started()
         self._running = asyncio.current_task()
         failures_in_a_row = 0
+        idle_ms = 0
         next_purge = asyncio.get_running_loop().time()
         try:
             while not self._stopping.is_set():
@@ -224,8 +227,13 @@ class OutboxRelay(Lifecycle):
                     await self._cycle_failed(exc, failures_in_a_row)
                     continue
                 failures_in_a_row = 0
-                if cycle.claimed == 0:
-                    await self._pause(self.config.poll_interval_ms)
+                if cycle.claimed:
+                    idle_ms = 0
+                    continue
+                idle_ms = next_idle_pause(
+                    idle_ms, self.config.min_poll_interval_ms, self.config.poll_interval_ms
+                )
+                await self._pause(idle_ms)
         finally:
             self._running = None
 
@@ -375,3 +383,10 @@ class OutboxRelay(Lifecycle):
             with contextlib.suppress(BaseException):
                 await task
             raise
+
+
+def next_idle_pause(previous_ms: int, shortest_ms: int, longest_ms: int) -> int:
+    """The pause after one more empty cycle: ``shortest_ms``, then doubling to ``longest_ms``."""
+    if previous_ms <= 0:
+        return min(shortest_ms, longest_ms)
+    return min(previous_ms * 2, longest_ms)

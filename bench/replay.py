@@ -33,7 +33,9 @@ async def _fill(bootstrap: str, count: int) -> str:
     async with Publisher(workload.publisher_config(bootstrap, topic)) as publisher:
         for first in range(1, count + 1, _FILL_CHUNK):
             chunk = workload.events(first, min(_FILL_CHUNK, count + 1 - first))
-            failed = [r for r in await publisher.publish_many(chunk) if isinstance(r, BusError)]
+            # Version 1 of each permit, as its steward's relay would publish it.
+            results = await publisher.publish_many([(event, 1) for event in chunk])
+            failed = [r for r in results if isinstance(r, BusError)]
             if failed:
                 raise failed[0]
     return topic

@@ -30,6 +30,8 @@ __all__ = ["MAX_RECORD_BYTES", "Placed", "RecordsInFlight", "send_batched"]
 #: The largest record sent: the producer's and broker's default (``max.request.size``,
 #: ``message.max.bytes``, 1 MiB). A batch holding a bigger one would fail as a whole.
 MAX_RECORD_BYTES = 1024 * 1024
+#: Key and value below this leave room for any headers the bus writes (well under 64 KiB).
+_HEADROOM = MAX_RECORD_BYTES - 64 * 1024
 
 
 @dataclass(slots=True)
@@ -106,7 +108,9 @@ async def send_batched(
             except KafkaError as exc:
                 entry.error = unknown[record.topic] = exc
                 continue
-        size = len(record.key) + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+        size = len(record.key) + len(record.value)
+        if size > _HEADROOM:  # near the limit: count the headers too
+            size += sum(len(name) + len(value) for name, value in record.headers)
         if size > MAX_RECORD_BYTES:
             entry.error = MessageSizeTooLargeError(
                 f"the event is {size} bytes; Kafka's default limit is {MAX_RECORD_BYTES}"

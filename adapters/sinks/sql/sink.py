@@ -126,13 +126,18 @@ class SqlSink(Lifecycle):
             self._log.warning("sink.rejected", column=exc.column, **_where(deliveries[exc.index]))
             raise
         outcomes = [Outcome.APPLIED] * len(deliveries)
+        unsequenced = 0
         for change, result in zip(changes, results, strict=True):
-            self._report(change, result)
+            unsequenced += self._report(change, result)
             if result.verdict is Verdict.DUPLICATE:
                 outcomes[change.index] = Outcome.DUPLICATE
+        if unsequenced:  # once per batch, not once per event: all of them may lack one
+            first = next(c for c in changes if c.sequence is None)
+            self._log.info("sink.unsequenced", events=unsequenced, **_where(first.delivery))
         return outcomes
 
-    def _report(self, change: Change, result: Result) -> None:
+    def _report(self, change: Change, result: Result) -> bool:
+        """Log what ``change`` did; ``True`` when it carried no sequence (last writer won)."""
         where = _where(change.delivery)
         if result.verdict is Verdict.STALE:
             self._log.info("sink.stale", row_version=result.row_version, **where)
@@ -141,9 +146,9 @@ class SqlSink(Lifecycle):
         elif result.verdict is Verdict.DUPLICATE:
             self._log.debug("sink.duplicate", **where)
         else:
-            if change.sequence is None:
-                self._log.info("sink.unsequenced", verdict=result.verdict.value, **where)
             self._log.debug("sink.applied", verdict=result.verdict.value, **where)
+            return change.sequence is None
+        return False
 
 
 def _where(delivery: Delivery) -> dict[str, object]:

@@ -216,7 +216,10 @@ class _Transaction:
 
     def _insert(self, chunk: Sequence[RowWrite]) -> None:
         key = self._tables.key.name
-        statement = sa.insert(self._tables.target).values([{key: w.key, **w.values} for w in chunk])
+        # executemany of one compiled INSERT: SQLAlchemy sends it as multi-row VALUES pages
+        # ("insertmanyvalues") without compiling a statement per batch size and content.
+        statement = sa.insert(self._tables.target)
+        rows = [{key: w.key, **w.values} for w in chunk]
         changes = [change for w in chunk for change in w.changes]
         race: _Retry | None
         if len(changes) == 1:
@@ -230,7 +233,7 @@ class _Transaction:
             race = _Retry("a key was inserted by a concurrent writer", bulk=True)
         else:
             race = None  # refused again: find the event step by step
-        self._execute(statement, changes, race=race)
+        self._execute(statement, changes, rows, race=race)
 
     def _update(self, columns: Sequence[str], group: Sequence[RowWrite]) -> None:
         names = {column: f"spbe_v{i}" for i, column in enumerate(columns)}
@@ -252,9 +255,9 @@ class _Transaction:
             key=lambda r: (str(r["source"]), str(r["event_id"])),
         )
         race = "an event was recorded by a concurrent writer"
+        statement = sa.insert(self._tables.processed)
         for chunk in _chunks(records, ROWS_PER_STATEMENT):
-            statement = sa.insert(self._tables.processed).values(chunk)
-            self._execute(statement, (), race=_Retry(race))
+            self._execute(statement, (), chunk, race=_Retry(race))
 
     def _execute(
         self,

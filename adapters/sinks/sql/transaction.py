@@ -6,7 +6,9 @@ However many changes a batch holds, its transaction runs the same few statements
    locks the row of every key of the batch, in key order, so two writers never wait on
    each other in a cycle, and no other writer changes those rows until the commit
    (SQLite has no row locks: it holds its write lock from ``BEGIN IMMEDIATE``);
-2. one ``SELECT`` finds which of the batch's events are in the processed-event table;
+2. one ``SELECT`` finds which of the batch's events are in the processed-event table (on
+   PostgreSQL, one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` records them instead,
+   and the ones it did not insert are those; step 5 is then done);
 3. Python works out each change's verdict from those two reads, by the one-by-one rules
    of :mod:`adapters.sinks.sql.verdicts` (earlier changes of the same key in the batch
    counted, so per-key order holds), and collapses the writes to one per key;
@@ -46,8 +48,10 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
+from adapters.db import Dialect
 from adapters.sinks.sql.dialects import DialectSupport
 from adapters.sinks.sql.failures import PERMANENT, FailureKind, classify, handler_error
 from adapters.sinks.sql.rows import Change
@@ -150,12 +154,17 @@ class _Transaction:
         """The batch in a fixed number of statements (the module docstring's steps)."""
         keys = sorted({c.key for c in changes}, key=str)
         versions = self._read_versions(keys, changes)
-        plan = BatchPlan(self._tables.version.name, self._already_processed(changes))
+        recorded_first = self._support.dialect is Dialect.POSTGRESQL
+        processed = (
+            self._record_new(changes) if recorded_first else self._already_processed(changes)
+        )
+        plan = BatchPlan(self._tables.version.name, processed)
         for key, version in versions:
             plan.found(key, version)
         results = [plan.add(change)[0] for change in changes]
         self._write(plan.row_writes())
-        self._record(plan.records)
+        if not recorded_first:
+            self._record(plan.records)
         return results
 
     def step_by_step(self, changes: Sequence[Change]) -> list[Result]:
@@ -189,6 +198,35 @@ class _Transaction:
                 query = query.with_for_update()
             found += [(row[0], row[1]) for row in self._execute(query, changes)]
         return found
+
+    def _record_new(self, changes: Sequence[Change]) -> set[tuple[str, str]]:
+        """PostgreSQL: record the batch's events first; return those recorded before.
+
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` finds an event in the table through
+        its primary key's own conflict check, where a ``SELECT ... IN`` is planned, and on a
+        processed table PostgreSQL has no statistics for yet (a replay into a new sink)
+        it read every row of the table for every batch. A concurrent writer recording the
+        same event makes this one wait for it, then finds it recorded: no race to retry.
+        """
+        first: dict[tuple[str, str], Change] = {}
+        for change in changes:
+            first.setdefault(change.dedupe_key, change)
+        applied_at = datetime.now(UTC)
+        records = sorted(
+            (_record(change, applied_at) for change in first.values()),
+            key=lambda r: (str(r["source"]), str(r["event_id"])),
+        )
+        processed = self._tables.processed
+        statement = (
+            postgresql.insert(processed)
+            .on_conflict_do_nothing(index_elements=[processed.c.source, processed.c.event_id])
+            .returning(processed.c.source, processed.c.event_id)
+        )
+        inserted: set[tuple[str, str]] = set()
+        for chunk in _chunks(records, ROWS_PER_STATEMENT):
+            result = self._execute(statement, (), chunk)
+            inserted |= {(row[0], row[1]) for row in result}
+        return set(first) - inserted
 
     def _already_processed(self, changes: Sequence[Change]) -> set[tuple[str, str]]:
         processed = self._tables.processed

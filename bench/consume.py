@@ -14,11 +14,18 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 
 from bench.stats import rate
-from bus.subscriber import Delivery, Outcome, Subscriber, SubscriberConfig
+from bus.subscriber import (
+    DEFAULT_MAX_POLL_RECORDS,
+    Delivery,
+    Outcome,
+    Subscriber,
+    SubscriberConfig,
+)
 
 __all__ = ["bus_subscriber", "raw_aiokafka", "subscriber_config"]
 
-MAX_POLL_RECORDS = 500
+#: Both read with the subscriber's default fetch size.
+MAX_POLL_RECORDS = DEFAULT_MAX_POLL_RECORDS
 
 
 async def _raw(bootstrap: str, topic: str, count: int) -> float:

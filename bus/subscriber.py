@@ -67,12 +67,15 @@ from bus.registry import SchemaRegistry
 from bus.startup import default_start_timeout_s, start_client
 
 __all__ = [
+    "DEFAULT_MAX_POLL_RECORDS",
     "Subscriber",
     "SubscriberConfig",
     "SubscriberStats",
 ]
 
 log = get_logger(__name__)
+
+DEFAULT_MAX_POLL_RECORDS = 2000
 
 
 class SubscriberConfig(BaseModel):
@@ -84,7 +87,9 @@ class SubscriberConfig(BaseModel):
     subscriber_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
     topics: tuple[str, ...] = Field(min_length=1)
     max_concurrency: int = Field(default=4, ge=1)
-    max_poll_records: int = Field(default=500, ge=1)
+    #: Records per fetch across partitions: a batch sink applies a partition's share in one
+    #: transaction, so bigger fetches mean fewer commits while catching up.
+    max_poll_records: int = Field(default=DEFAULT_MAX_POLL_RECORDS, ge=1)
     retry: RetryPolicy = RetryPolicy()
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     auto_offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")

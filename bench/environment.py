@@ -63,15 +63,18 @@ class Services:
 def services(*, logical_replication: bool = False) -> Iterator[Services]:
     """Start the broker and PostgreSQL in a temporary directory; stop both afterwards.
 
-    ``logical_replication`` starts PostgreSQL with ``wal_level=logical`` and room for
-    replication slots, as Debezium's connector (``--peers``) needs.
+    PostgreSQL runs with ``fsync=on`` (its default, and what a deployed OPD database has;
+    the test suite's servers turn it off). ``logical_replication`` adds
+    ``wal_level=logical`` and room for replication slots, as Debezium's connector
+    (``--peers``) needs.
     """
     with tempfile.TemporaryDirectory(prefix="spbe-bench-") as tmp:
         base = Path(tmp)
         kafka = LocalKafka(base / "kafka", ready_timeout_s=240)
         layout = kafka.up(port=free_port_block(2))
         try:
-            settings = LOGICAL_REPLICATION if logical_replication else None
+            # A production server's durability: the test servers run with fsync off.
+            settings = {"fsync": "on", **(LOGICAL_REPLICATION if logical_replication else {})}
             with postgres_server(base / "postgres", settings) as url:
                 yield Services(bootstrap=layout.bootstrap_servers, database_url=url)
         finally:

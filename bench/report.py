@@ -89,7 +89,7 @@ GOALS = (
     ),
     Goal(
         "our relay >= 1.0 x Debezium outbox connector",
-        ("peers", "ratio_relay_debezium", "median"),
+        ("peers", "backlog", "ratio_relay_debezium", "median"),
         1.0,
     ),
     Goal(

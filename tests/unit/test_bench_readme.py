@@ -41,3 +41,17 @@ def test_a_readme_without_the_markers_is_left_alone(tmp_path: Path) -> None:
 def test_the_projects_readme_has_the_markers() -> None:
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert text.index(README_START) < text.index(README_END)
+
+
+def test_every_goal_reads_a_figure_the_latest_full_run_has() -> None:
+    import json
+
+    from bench.report import GOALS
+
+    results_dir = Path(__file__).resolve().parents[2] / "bench" / "results"
+    runs = sorted(results_dir.glob("*.json"))
+    full = [r for r in runs if json.loads(r.read_text()).get("mode", "").startswith("full")]
+    assert full, "a full run's results are committed"
+    latest = json.loads(full[-1].read_text())
+    missing = [g.name for g in GOALS if g.judge(latest)["measured"] is None]
+    assert not missing, f"goals whose path the report does not hold: {missing}"

@@ -287,20 +287,30 @@ class Publisher(Lifecycle):
             except BusError as exc:
                 built.append(exc)
         records = [entry for entry in built if isinstance(entry, OutgoingRecord)]
-        placed = await send_batched(await self._ready_producer(), records) if records else []
+        sent = iter(await self.publish_records(records))
+        return [entry if isinstance(entry, BusError) else next(sent) for entry in built]
+
+    async def publish_records(
+        self, records: Sequence[OutgoingRecord]
+    ) -> list[PublishResult | PublishError]:
+        """Publish records built by :meth:`record_for`, as :meth:`publish_many` does.
+
+        For a caller that builds the records itself (the outbox relay, to stop an
+        aggregate at its first bad row before anything after it is sent). One entry per
+        record, in order; records of one key keep their order.
+        """
+        if not records:
+            return []
+        placed = await send_batched(await self._ready_producer(), records)
         deadline = asyncio.get_running_loop().time() + self.config.delivery_timeout_ms / 1000
         # One wait for every batch; a timer per event costs more than the send.
         futures = {entry.future for entry in placed if entry.future is not None}
         if futures:
             await asyncio.wait(futures, timeout=self.config.delivery_timeout_ms / 1000)
-        outcomes = iter(placed)
-        results: list[PublishResult | BusError] = []
-        for entry in built:
-            if isinstance(entry, BusError):
-                results.append(entry)
-                continue
+        results: list[PublishResult | PublishError] = []
+        for entry in placed:
             try:
-                results.append(await self._outcome(next(outcomes), deadline))
+                results.append(await self._outcome(entry, deadline))
             except PublishError as exc:
                 results.append(exc)
         acknowledged = sum(isinstance(result, PublishResult) for result in results)

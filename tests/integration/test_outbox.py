@@ -8,7 +8,7 @@ import json
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from adapters.sources.outbox import (
 )
 from bus.contract.envelope import new_event_id, pseudonymise
 from bus.contract.events import IzinDiterbitkan
+from bus.contract.plan import OutgoingRecord
 from bus.contract.standard import example
-from bus.errors import BusError, ConfigError, PublishError
+from bus.errors import ConfigError, PublishError
 from bus.publisher import Publisher, PublishResult
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DPMPTSP, SOURCE_DUKCAPIL, izin, penduduk
@@ -397,15 +398,15 @@ async def test_a_publish_error_leaves_the_row_for_a_later_cycle_and_holds_back_i
     class BrokerHiccup(Publisher):
         """Every record goes out; the broker's answer for permit 1, version 1 is lost."""
 
-        async def publish_many(
-            self, events: Iterable[Any], **kwargs: Any
-        ) -> list[PublishResult | BusError]:
-            requests = list(events)
-            results = await super().publish_many(requests, **kwargs)
-            for i, request in enumerate(requests):
-                event = request.event
-                if event.nomor_izin == izin(1).nomor_izin and request.sequence == 1 and not refused:
-                    refused.add(request.event_id)
+        async def publish_records(
+            self, records: Sequence[OutgoingRecord]
+        ) -> list[PublishResult | PublishError]:
+            results = await super().publish_records(records)
+            for i, record in enumerate(records):
+                envelope = record.envelope
+                first = envelope.sequence == 1 and not refused
+                if record.key == izin(1).nomor_izin.encode() and first:
+                    refused.add(envelope.id)
                     results[i] = PublishError(
                         "not acknowledged: RequestTimedOutError", retriable=True
                     )

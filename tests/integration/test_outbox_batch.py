@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,8 @@ from adapters.db import Dialect, create_engine, dialect_of
 from adapters.sources.outbox import OutboxRelay, RelayStats, create_outbox_table
 from adapters.sources.outbox.store import OutboxStore, candidates_query, lock_query
 from bus.contract.envelope import new_event_id
-from bus.errors import BusError, PublishError
+from bus.contract.plan import OutgoingRecord
+from bus.errors import PublishError
 from bus.publisher import Publisher, PublishResult
 from tests.conftest import TopicFactory
 from tests.integration.test_outbox import (
@@ -194,10 +195,10 @@ async def test_two_relays_losing_acknowledgements_still_keep_every_aggregate_in_
     chance = random.Random(7)
 
     class LosesAcks(Publisher):
-        async def publish_many(
-            self, events: Iterable[Any], **kwargs: Any
-        ) -> list[PublishResult | BusError]:
-            results = await super().publish_many(events, **kwargs)
+        async def publish_records(
+            self, records: Sequence[OutgoingRecord]
+        ) -> list[PublishResult | PublishError]:
+            results = await super().publish_records(records)
             return [
                 PublishError("not acknowledged: RequestTimedOutError", retriable=True)
                 if chance.random() < 0.15

@@ -8,11 +8,11 @@ One cycle (:meth:`OutboxRelay.run_once`):
 
 1. claims a batch: the lowest unpublished rows of each aggregate it can own (see
    ``store.py``), in id order;
-2. turns every row into a typed event with its stored ``event_id`` and ``sequence``;
-   a row that cannot be one (its payload breaks the standard, its event type is not
-   this steward's, ...) is refused, and the rows after it in its aggregate are not even
-   sent;
-3. publishes the rest with **one** :meth:`~bus.publisher.Publisher.publish_many`: every
+2. turns every row into its Kafka record (a typed event with its stored ``event_id`` and
+   ``sequence``, :meth:`~bus.publisher.Publisher.record_for`); a row that cannot be one
+   (its payload breaks the standard, its event type is not this steward's, ...) is
+   refused, and the rows after it in its aggregate are not even sent;
+3. publishes the rest with **one** :meth:`~bus.publisher.Publisher.publish_records`: every
    send goes out before the first acknowledgement is awaited, and records of one key
    keep their order (the producer is idempotent, so a partition never reorders);
 4. marks what the broker acknowledged, up to each aggregate's first failure, in one
@@ -49,11 +49,11 @@ from adapters.sources.outbox.rows import (
 )
 from adapters.sources.outbox.store import Claim, OutboxStore, RowFailure, relay_engine
 from adapters.sources.outbox.table import outbox_table
-from bus.contract.attributes import check_sequence
+from bus.contract.plan import OutgoingRecord
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
-from bus.publisher import Publisher, PublishRequest
+from bus.publisher import Publisher
 
 __all__ = ["OutboxRelay", "RelayStats", "next_idle_pause"]
 
@@ -105,22 +105,14 @@ def _detail(exc: Exception) -> str:
     return ""
 
 
-def _request(publisher: Publisher, row: OutboxRow, checked: set[str]) -> PublishRequest:
-    """What ``publish_many`` gets for ``row``; raise what it would refuse the row for.
+def _record(publisher: Publisher, row: OutboxRow) -> OutgoingRecord:
+    """The Kafka record of ``row``; raise what makes the row unpublishable.
 
-    The event is built and the per-row envelope values checked here. What the publisher
-    checks per event type (the steward, a key secret for a pseudonymised key) is tried
-    once per type and cycle, on its first row, with
-    :meth:`~bus.publisher.Publisher.record_for`; ``checked`` holds the types that passed.
+    Built here, not inside the publish, so that a bad row (its payload, its ids, or an
+    event type the publisher refuses) is known before anything after it is sent.
     """
     event_id = valid_event_id(row.event_id)
-    event = decode_event(row)
-    if row.sequence is not None:
-        check_sequence(row.sequence)
-    if event.event_name not in checked:
-        publisher.record_for(event, sequence=row.sequence, event_id=event_id)
-        checked.add(event.event_name)
-    return PublishRequest(event, sequence=row.sequence, event_id=event_id)
+    return publisher.record_for(decode_event(row), sequence=row.sequence, event_id=event_id)
 
 
 class OutboxRelay(Lifecycle):
@@ -301,26 +293,25 @@ class OutboxRelay(Lifecycle):
         return stats
 
     async def _publish(self, publisher: Publisher, rows: Sequence[OutboxRow]) -> _Outcome:
-        """Publish ``rows`` (id order) in one ``publish_many``, each aggregate to its first failure.
+        """Publish ``rows`` (id order) at once, each aggregate up to its first failure.
 
         A row refused before sending stops its aggregate before anything later is sent.
         A row the broker fails stops what is marked: its aggregate's later rows were sent
         and are published again next time, after it, with the same event ids.
         """
         refused: dict[str, tuple[OutboxRow, BusError]] = {}
-        checked: set[str] = set()
-        requests: list[PublishRequest] = []
+        records: list[OutgoingRecord] = []
         sent: list[OutboxRow] = []
         for row in rows:
             if row.aggregate_id in refused:
                 continue
             try:
-                requests.append(_request(publisher, row, checked))
+                records.append(_record(publisher, row))
             except (ContractError, ConfigError) as exc:
                 refused[row.aggregate_id] = (row, exc)
                 continue
             sent.append(row)
-        results = await publisher.publish_many(requests) if requests else []
+        results = await publisher.publish_records(records)
         published: list[int] = []
         failed: dict[str, tuple[OutboxRow, BusError]] = {}
         for row, result in zip(sent, results, strict=True):

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from bus.contract.plan import OutgoingRecord
 from bus.errors import PublishError
-from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
+from bus.publisher.failures import LOST_IDEMPOTENCE, send_failure
 from bus.publisher.partitions import partition_for
 
 __all__ = ["MAX_RECORD_BYTES", "Placed", "RecordsInFlight", "send_batched"]
@@ -190,9 +190,4 @@ class RecordsInFlight:
                 continue
             if isinstance(error, LOST_IDEMPOTENCE):
                 self._on_lost_idempotence()
-            if isinstance(error, KafkaError):
-                raise publish_error(entry.record, error) from error
-            raise PublishError(
-                f"event {entry.record.envelope.id} to {entry.record.topic} failed: "
-                f"{type(error).__name__}: {error}"
-            ) from error
+            raise send_failure(entry.record, error) from error

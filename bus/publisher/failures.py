@@ -15,7 +15,7 @@ from aiokafka.errors import (
 from bus.contract.plan import OutgoingRecord
 from bus.errors import PublishError
 
-__all__ = ["LOST_IDEMPOTENCE", "publish_error"]
+__all__ = ["LOST_IDEMPOTENCE", "publish_error", "send_failure"]
 
 #: Errors meaning the broker no longer accepts this producer's idempotence state.
 LOST_IDEMPOTENCE = (
@@ -37,4 +37,13 @@ def publish_error(record: OutgoingRecord, exc: KafkaError) -> PublishError:
         if retriable
         else "the event cannot be published as it is; see the cause",
         retriable=retriable,
+    )
+
+
+def send_failure(record: OutgoingRecord, exc: BaseException) -> PublishError:
+    """What a failed send of ``record`` raises: a Kafka error explained, anything else named."""
+    if isinstance(exc, KafkaError):
+        return publish_error(record, exc)
+    return PublishError(
+        f"event {record.envelope.id} to {record.topic} failed: {type(exc).__name__}: {exc}"
     )

@@ -27,7 +27,7 @@ from bus.publisher.config import (
     key_secret_of,
     request_of,
 )
-from bus.publisher.failures import LOST_IDEMPOTENCE, publish_error
+from bus.publisher.failures import LOST_IDEMPOTENCE, send_failure
 from bus.registry import SchemaRegistry
 from bus.startup import close_client, fix_for_unreachable, is_transient_failure, wait_for_kafka
 
@@ -212,10 +212,10 @@ class Publisher(Lifecycle):
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(old.stop(), self.config.delivery_timeout_ms / 1000)
 
-    def _failed(self, record: OutgoingRecord, exc: KafkaError) -> PublishError:
+    def _failed(self, record: OutgoingRecord, exc: BaseException) -> PublishError:
         if isinstance(exc, LOST_IDEMPOTENCE):
             self._stale_producer = True
-        return publish_error(record, exc)
+        return send_failure(record, exc)
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         """The producer, renewed first if the broker no longer accepts its idempotence state."""
@@ -355,12 +355,8 @@ class Publisher(Lifecycle):
     def _settled(self, record: OutgoingRecord, future: asyncio.Future[Any]) -> Any:
         """The record metadata of a done future, or its error as a PublishError."""
         exc = future.exception()
-        if isinstance(exc, KafkaError):
-            raise self._failed(record, exc) from exc
         if exc is not None:
-            raise PublishError(
-                f"event {record.envelope.id} to {record.topic} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._failed(record, exc) from exc
         return future.result()
 
     async def _await_ack(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import stat
@@ -89,9 +90,9 @@ def test_a_host_the_certificate_does_not_name_is_refused(tmp_path: Path) -> None
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
 
-    def serve() -> None:
+    def serve() -> None:  # the client hangs up mid-handshake; only the client's view counts
         conn, _ = listener.accept()
-        with conn, pytest.raises(ssl.SSLError):
+        with conn, contextlib.suppress(ssl.SSLError, OSError):
             server_context.wrap_socket(conn, server_side=True).recv(1)
 
     thread = threading.Thread(target=serve, daemon=True)

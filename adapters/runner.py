@@ -119,7 +119,7 @@ async def _run_subscriber(
         if batch_handler is not None:
             batch_handler = instrument_batch_handler(batch_handler, name)
         lag = asyncio.create_task(
-            track_lag(default_metrics(), subscription.bootstrap_servers, name, subscription.topics)
+            track_lag(default_metrics(), subscription.connection, name, subscription.topics)
         )
     try:
         async with Subscriber(subscription, handler, batch_handler=batch_handler) as subscriber:

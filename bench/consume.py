@@ -3,6 +3,8 @@
 Both read the same ``count`` events from the beginning of one topic in a consumer group
 of their own and commit after each fetched batch (the subscriber's commit policy). The
 clock runs from the first record received to the last, so joining the group is excluded.
+Each takes ``kafka``: a :class:`~bus.connection.KafkaConnection` (a secured cluster), or
+bootstrap servers with the security of the ``SPBE_KAFKA_*`` environment.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from aiokafka import AIOKafkaConsumer
 
 from bench.stats import rate
+from bus.connection import KafkaConnection, as_connection
 from bus.subscriber import (
     DEFAULT_MAX_POLL_RECORDS,
     Delivery,
@@ -28,10 +31,10 @@ __all__ = ["bus_subscriber", "raw_aiokafka", "subscriber_config"]
 MAX_POLL_RECORDS = DEFAULT_MAX_POLL_RECORDS
 
 
-async def _raw(bootstrap: str, topic: str, count: int) -> float:
+async def _raw(kafka: KafkaConnection | str, topic: str, count: int) -> float:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **as_connection(kafka).aiokafka_options(),
         group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -53,15 +56,19 @@ async def _raw(bootstrap: str, topic: str, count: int) -> float:
         await consumer.stop()
 
 
-def raw_aiokafka(bootstrap: str, topic: str, count: int) -> float:
+def raw_aiokafka(kafka: KafkaConnection | str, topic: str, count: int) -> float:
     """Events/s of AIOKafkaConsumer.getmany with a commit per batch (no decoding)."""
-    return asyncio.run(_raw(bootstrap, topic, count))
+    return asyncio.run(_raw(kafka, topic, count))
 
 
-def subscriber_config(bootstrap: str, topic: str, subscriber_id: str) -> SubscriberConfig:
+def subscriber_config(
+    kafka: KafkaConnection | str, topic: str, subscriber_id: str
+) -> SubscriberConfig:
     """The subscriber with its defaults, on ``topic``."""
+    connection = as_connection(kafka)
     return SubscriberConfig(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
         subscriber_id=subscriber_id,
         topics=(topic,),
         dlq_replication_factor=1,
@@ -89,15 +96,15 @@ class Counter:
         return Outcome.APPLIED
 
 
-async def _bus(bootstrap: str, topic: str, count: int) -> float:
+async def _bus(kafka: KafkaConnection | str, topic: str, count: int) -> float:
     counter = Counter(count)
-    config = subscriber_config(bootstrap, topic, f"bench-bus-{uuid.uuid4().hex[:8]}")
+    config = subscriber_config(kafka, topic, f"bench-bus-{uuid.uuid4().hex[:8]}")
     async with Subscriber(config, counter) as subscriber:
         counter.subscriber = subscriber
         await subscriber.run()
     return rate(counter.seen, counter.finished - counter.started)
 
 
-def bus_subscriber(bootstrap: str, topic: str, count: int) -> float:
+def bus_subscriber(kafka: KafkaConnection | str, topic: str, count: int) -> float:
     """Events/s of the bus Subscriber (decode, envelope, typed event, commit per batch)."""
-    return asyncio.run(_bus(bootstrap, topic, count))
+    return asyncio.run(_bus(kafka, topic, count))

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bus.connection import KafkaConnection
 from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
 from bus.logs import configure_logging
@@ -81,8 +82,8 @@ def services(*, logical_replication: bool = False) -> Iterator[Services]:
             kafka.down()
 
 
-async def create_topic(bootstrap: str, name: str, partitions: int) -> str:
-    await ensure_topics(bootstrap, {name: partitions}, replication_factor=1)
+async def create_topic(kafka: KafkaConnection | str, name: str, partitions: int) -> str:
+    await ensure_topics(kafka, {name: partitions}, replication_factor=1)
     return name
 
 

@@ -35,6 +35,7 @@ from bench.connect_config import EVENT_ID_HEADER, debezium_outbox, slot_name
 from bench.connect_worker import ConnectWorker
 from bench.endtoend import _Relay
 from bench.stats import percentile, rate
+from bus.connection import KafkaConnection, as_connection
 from bus.topics import ensure_topics
 
 __all__ = ["Backlog", "Latency", "debezium_backlog", "debezium_latency", "relay_backlog"]
@@ -86,10 +87,10 @@ def _event_ids(database_url: str, table: str) -> set[str]:
 
 
 async def _append_times(
-    bootstrap: str, topic: str, header: str, wanted: set[str], timeout_s: float
+    kafka: KafkaConnection | str, topic: str, header: str, wanted: set[str], timeout_s: float
 ) -> dict[str, float]:
     """Each wanted event id's first broker append time (s), read until all or the timeout."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**as_connection(kafka).aiokafka_options(), enable_auto_commit=False)
     await consumer.start()
     seen: dict[str, float] = {}
     try:

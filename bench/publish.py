@@ -6,6 +6,9 @@ goal) and ``create_batch``/``send_batch`` per partition with aiokafka's own part
 (the cheapest way through that client, the way the bus's ``publish_many`` sends).
 Each sends ``count`` events in chunks of ``chunk`` and waits for every acknowledgement;
 the clock runs from the first send to the last acknowledgement (client start excluded).
+
+Each takes ``kafka``: a :class:`~bus.connection.KafkaConnection` (a secured cluster: SASL,
+TLS), or bootstrap servers with the security of the ``SPBE_KAFKA_*`` environment.
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bench import workload
 from bench.stats import rate
+from bus.connection import KafkaConnection, as_connection
 from bus.errors import BusError
 from bus.publisher import DEFAULT_LINGER_MS, DEFAULT_MAX_BATCH_SIZE, Publisher
 
 __all__ = ["bus_publisher", "confluent_producer", "raw_aiokafka", "raw_aiokafka_batches"]
 
 
-async def _raw(bootstrap: str, topic: str, records: list[workload.WireRecord], chunk: int) -> float:
+async def _raw(
+    kafka: KafkaConnection | str, topic: str, records: list[workload.WireRecord], chunk: int
+) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **as_connection(kafka).aiokafka_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=DEFAULT_LINGER_MS,
@@ -48,10 +54,10 @@ async def _raw(bootstrap: str, topic: str, records: list[workload.WireRecord], c
 
 
 async def _raw_batches(
-    bootstrap: str, topic: str, records: list[workload.WireRecord], chunk: int
+    kafka: KafkaConnection | str, topic: str, records: list[workload.WireRecord], chunk: int
 ) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **as_connection(kafka).aiokafka_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=DEFAULT_LINGER_MS,
@@ -84,21 +90,21 @@ async def _raw_batches(
 
 
 def raw_aiokafka_batches(
-    bootstrap: str, topic: str, records: list[workload.WireRecord], chunk: int
+    kafka: KafkaConnection | str, topic: str, records: list[workload.WireRecord], chunk: int
 ) -> float:
     """Events/s of AIOKafkaProducer sending pre-encoded records in per-partition batches."""
-    return asyncio.run(_raw_batches(bootstrap, topic, records, chunk))
+    return asyncio.run(_raw_batches(kafka, topic, records, chunk))
 
 
 def raw_aiokafka(
-    bootstrap: str, topic: str, records: list[workload.WireRecord], chunk: int
+    kafka: KafkaConnection | str, topic: str, records: list[workload.WireRecord], chunk: int
 ) -> float:
     """Events/s of AIOKafkaProducer sending pre-encoded records."""
-    return asyncio.run(_raw(bootstrap, topic, records, chunk))
+    return asyncio.run(_raw(kafka, topic, records, chunk))
 
 
-async def _bus(bootstrap: str, topic: str, events: list[Any], chunk: int) -> float:
-    async with Publisher(workload.publisher_config(bootstrap, topic)) as publisher:
+async def _bus(kafka: KafkaConnection | str, topic: str, events: list[Any], chunk: int) -> float:
+    async with Publisher(workload.publisher_config(kafka, topic)) as publisher:
         started = time.perf_counter()
         for first in range(0, len(events), chunk):
             results = await publisher.publish_many(events[first : first + chunk])
@@ -108,18 +114,20 @@ async def _bus(bootstrap: str, topic: str, events: list[Any], chunk: int) -> flo
         return rate(len(events), time.perf_counter() - started)
 
 
-def bus_publisher(bootstrap: str, topic: str, events: list[Any], chunk: int) -> float:
+def bus_publisher(kafka: KafkaConnection | str, topic: str, events: list[Any], chunk: int) -> float:
     """Events/s of ``Publisher.publish_many`` with typed events (validate, Avro, headers)."""
-    return asyncio.run(_bus(bootstrap, topic, events, chunk))
+    return asyncio.run(_bus(kafka, topic, events, chunk))
 
 
-def confluent_producer(bootstrap: str, topic: str, records: list[workload.WireRecord]) -> float:
+def confluent_producer(
+    kafka: KafkaConnection | str, topic: str, records: list[workload.WireRecord]
+) -> float:
     """Events/s of confluent-kafka's Producer sending the same pre-encoded records."""
     from confluent_kafka import Producer
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **as_connection(kafka).librdkafka_config(),
             "acks": "all",
             "enable.idempotence": True,
             "linger.ms": DEFAULT_LINGER_MS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bus.connection import KafkaConnection, as_connection
 from bus.contract.events import IzinDiterbitkan
 from bus.contract.message import OutgoingRecord, build_record
 from bus.contract.standard import example, load_standard
@@ -52,10 +53,14 @@ def events(start: int, count: int) -> list[IzinDiterbitkan]:
     return [event(serial) for serial in range(start, start + count)]
 
 
-def publisher_config(bootstrap: str, topic: str) -> PublisherConfig:
+def publisher_config(kafka: KafkaConnection | str, topic: str) -> PublisherConfig:
     """The bus publisher with its defaults, writing ``IzinDiterbitkan`` to ``topic``."""
+    connection = as_connection(kafka)
     return PublisherConfig(
-        bootstrap_servers=bootstrap, source=SOURCE, topic_overrides={EVENT_NAME: topic}
+        bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
+        source=SOURCE,
+        topic_overrides={EVENT_NAME: topic},
     )
 
 

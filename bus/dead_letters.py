@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from bus.connection import KafkaConnection, as_connection
 from bus.delivery import DeadLetterCause, dead_letter_headers, dlq_topic
 from bus.errors import DeliveryError, LifecycleError
 from bus.lifecycle import Lifecycle
@@ -33,14 +34,15 @@ class DeadLetterWriter(Lifecycle):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         subscriber: str,
         topics: Sequence[str],
         *,
         replication_factor: int | None = None,
         start_timeout_s: float | None = None,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.connection = as_connection(kafka)
+        self.bootstrap_servers = self.connection.bootstrap_servers
         self.subscriber = subscriber
         self.topics = tuple(topics)
         self._replication_factor = replication_factor
@@ -50,16 +52,17 @@ class DeadLetterWriter(Lifecycle):
     async def start(self) -> None:
         if self._producer is not None:
             return
-        bootstrap = self.bootstrap_servers
+        connection = self.connection
+        bootstrap = connection.bootstrap_servers
         await ensure_topics(
-            bootstrap,
+            connection,
             {dlq_topic(t, self.subscriber): 1 for t in self.topics},
             replication_factor=self._replication_factor,
             timeout_s=self._start_timeout_s,
         )
         self._producer = await start_client(
             lambda: AIOKafkaProducer(
-                bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+                **connection.aiokafka_options(), acks="all", enable_idempotence=True, linger_ms=5
             ),
             "start the dead letter producer",
             bootstrap_servers=bootstrap,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bus.connection import KafkaConnection
 from bus.contract.codec import InMemorySchemas
 from bus.contract.message import IncomingEvent, read_record
 from bus.contract.schema import AvroSchema
@@ -46,13 +47,13 @@ class RecordDecoder(Lifecycle):
     @classmethod
     def connect(
         cls,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         *,
         schemas_dir: Path | None = None,
         registry_topic: str = DEFAULT_REGISTRY_TOPIC,
     ) -> RecordDecoder:
-        """A decoder with a registry of its own on ``bootstrap_servers``; use ``async with``."""
-        registry = SchemaRegistry(bootstrap_servers, topic=registry_topic)
+        """A decoder with a registry of its own on ``kafka``; use ``async with``."""
+        registry = SchemaRegistry(kafka, topic=registry_topic)
         return cls(load_standard(schemas_dir), registry, owns_registry=True)
 
     async def start(self) -> None:

@@ -42,6 +42,7 @@ from tenacity import (
     stop_after_attempt,
 )
 
+from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.message import IncomingEvent
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
@@ -84,6 +85,8 @@ class SubscriberConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: str
+    #: How to authenticate and encrypt; default from the ``SPBE_KAFKA_*`` environment.
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity.from_environment)
     subscriber_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=100)
     topics: tuple[str, ...] = Field(min_length=1)
     max_concurrency: int = Field(default=4, ge=1)
@@ -109,6 +112,10 @@ class SubscriberConfig(BaseModel):
     @property
     def group_id(self) -> str:
         return self.subscriber_id
+
+    @property
+    def connection(self) -> KafkaConnection:
+        return KafkaConnection(bootstrap_servers=self.bootstrap_servers, security=self.security)
 
 
 @dataclass
@@ -175,7 +182,7 @@ class Subscriber(Lifecycle):
         try:
             if self._registry is None:
                 self._registry = SchemaRegistry(
-                    self.config.bootstrap_servers,
+                    self.config.connection,
                     topic=self.config.registry_topic,
                     start_timeout_s=self.config.start_timeout_s,
                 )
@@ -184,17 +191,18 @@ class Subscriber(Lifecycle):
                 self._standard, self._registry, validate_events=self.config.validate_events
             )
             self._dlq = DeadLetterWriter(
-                self.config.bootstrap_servers,
+                self.config.connection,
                 self.config.subscriber_id,
                 self.config.topics,
                 replication_factor=self.config.dlq_replication_factor,
                 start_timeout_s=self.config.start_timeout_s,
             )
             await self._dlq.start()
-            bootstrap = self.config.bootstrap_servers
+            connection = self.config.connection
+            bootstrap = connection.bootstrap_servers
             consumer = await start_client(
                 lambda: AIOKafkaConsumer(
-                    bootstrap_servers=bootstrap,
+                    **connection.aiokafka_options(),
                     group_id=self.config.group_id,
                     client_id=f"spbe-{self.config.subscriber_id}",
                     enable_auto_commit=False,

@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from bus.connection import KafkaConnection, as_connection
 from bus.startup import LiveNodeAdmin, close_client, wait_for_kafka
 
 __all__ = ["ensure_topics"]
 
 
 async def ensure_topics(
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     partitions: Mapping[str, int],
     *,
     replication_factor: int | None = None,
@@ -30,12 +31,14 @@ async def ensure_topics(
     ``replication_factor`` defaults to min(3, number of brokers); with three or more
     brokers ``min.insync.replicas`` is set to 2 so ``acks=all`` survives one loss. A
     cluster that is away or failing over is waited for up to ``timeout_s`` (default
-    ``$SPBE_START_TIMEOUT_S`` or 120 s).
+    ``$SPBE_START_TIMEOUT_S`` or 120 s). ``kafka`` is a connection, or bootstrap servers
+    with the security of the ``SPBE_KAFKA_*`` environment.
     """
+    connection = as_connection(kafka)
     names = ", ".join(partitions)
 
     async def attempt() -> None:
-        admin = LiveNodeAdmin(bootstrap_servers=bootstrap_servers)
+        admin = LiveNodeAdmin(**connection.aiokafka_options())
         try:
             await admin.start()
             await _create_missing(admin, partitions, replication_factor, configs)
@@ -45,7 +48,7 @@ async def ensure_topics(
     await wait_for_kafka(
         f"create the topics {names}",
         attempt,
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
         timeout_s=timeout_s,
     )
 

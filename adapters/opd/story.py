@@ -34,6 +34,7 @@ from adapters.opd.day_one import DayOne, legacy_residents, play_day_one
 from adapters.opd.disdukcapil import siak
 from adapters.opd.dpmptsp import sicantik
 from adapters.runner import load_adapter, run_adapter
+from bus.connection import KafkaConnection, as_connection
 from bus.contract.events import IzinDiterbitkan, PajakDaerahDibayar, PendudukUpdated
 from bus.contract.standard import example
 from bus.logs import get_logger
@@ -151,19 +152,23 @@ def _scalar(engine: Engine, sql: str, **params: object) -> Any:
 
 
 async def play_story(
-    bootstrap_servers: str, urls: dict[str, str], *, timeout_s: float = 120.0
+    kafka: KafkaConnection | str, urls: dict[str, str], *, timeout_s: float = 120.0
 ) -> StoryResult:
-    """Run the OPD adapters, play the four steps, and report where each change arrived."""
+    """Run the OPD adapters, play the four steps, and report where each change arrived.
+
+    The adapters' files take their Kafka security from the ``SPBE_KAFKA_*`` environment.
+    """
+    connection = as_connection(kafka)
     engines = {opd: create_engine(url) for opd, url in urls.items()}
     siak.create_tables(engines["disdukcapil"])
     sicantik.create_tables(engines["dpmptsp"])
     sipd.create_tables(engines["bapenda"])
     legacy = legacy_residents(LEGACY_RESIDENTS)
     siak.impor_penduduk(engines["disdukcapil"], legacy)
-    await ensure_topics(bootstrap_servers, dict.fromkeys(TOPICS, 3))
+    await ensure_topics(connection, dict.fromkeys(TOPICS, 3))
 
     env = {
-        "SPBE_KAFKA_BOOTSTRAP": bootstrap_servers,
+        "SPBE_KAFKA_BOOTSTRAP": connection.bootstrap_servers,
         "DISDUKCAPIL_DB_URL": urls["disdukcapil"],
         "DPMPTSP_DB_URL": urls["dpmptsp"],
         "BAPENDA_DB_URL": urls["bapenda"],

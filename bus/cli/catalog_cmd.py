@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from pathlib import Path
 
+from bus.cli.connection_args import (
+    DEFAULT_BOOTSTRAP,
+    ENV_BOOTSTRAP,
+    add_credentials_option,
+    connection_of,
+)
+from bus.connection import KafkaConnection
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
 
 __all__ = ["ENV_BOOTSTRAP", "add_bootstrap_argument", "add_catalog_commands", "bootstrap_of"]
 
-ENV_BOOTSTRAP = "SPBE_KAFKA_BOOTSTRAP"
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-
 
 def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
-    """``--bootstrap HOST:PORT`` and ``--catalog FILE``, shared with ``spbe-bus status``."""
+    """``--bootstrap``, ``--credentials`` and ``--catalog``, shared with ``spbe-bus status``."""
     parser.add_argument(
         "--catalog",
         type=Path,
@@ -35,12 +38,13 @@ def add_bootstrap_argument(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help=f"Kafka to use (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})",
     )
+    add_credentials_option(parser)
 
 
-def bootstrap_of(args: argparse.Namespace) -> str:
-    """The bootstrap servers from ``--bootstrap``, the environment, or the default."""
-    value: str = args.bootstrap or os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
-    return value
+def bootstrap_of(args: argparse.Namespace) -> KafkaConnection:
+    """The connection of ``--bootstrap`` and ``--credentials`` over the ``SPBE_KAFKA_*``
+    environment (bus.connection), else the local default."""
+    return connection_of(args)
 
 
 def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

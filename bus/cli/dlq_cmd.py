@@ -16,6 +16,7 @@ from bus.cli.replay_cmd import (
     failure_result,
     run_async,
 )
+from bus.connection import KafkaConnection
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ContractError
@@ -126,7 +127,11 @@ async def _views(
 
 
 async def _audit(
-    bootstrap: str, action: str, args: argparse.Namespace, topics: list[str], **extra: Any
+    bootstrap: KafkaConnection,
+    action: str,
+    args: argparse.Namespace,
+    topics: list[str],
+    **extra: Any,
 ) -> None:
     async with AuditLog(bootstrap) as audit:
         await audit.record(

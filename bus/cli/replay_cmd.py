@@ -10,13 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bus.cli.connection_args import (
+    DEFAULT_BOOTSTRAP,
+    ENV_BOOTSTRAP,
+    add_credentials_option,
+    connection_of,
+)
+from bus.connection import KafkaConnection
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
@@ -42,9 +48,6 @@ __all__ = [
     "add_replay_command",
     "run_async",
 ]
-
-ENV_BOOTSTRAP = "SPBE_KAFKA_BOOTSTRAP"
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 _DESCRIPTION = """\
 Replay events of TOPIC(s) into one subscriber, after an outage or a database restore.
@@ -115,6 +118,7 @@ def add_bootstrap_option(parser: argparse.ArgumentParser) -> None:
         help=f"Kafka (default: the adapter file's, else ${ENV_BOOTSTRAP}, else "
         f"{DEFAULT_BOOTSTRAP})",
     )
+    add_credentials_option(parser)
 
 
 def run_async(
@@ -131,12 +135,11 @@ def run_async(
     return run
 
 
-def bootstrap_of(args: argparse.Namespace, subscription: SubscriberConfig | None) -> str:
-    if args.bootstrap:
-        return str(args.bootstrap)
-    if subscription is not None:
-        return subscription.bootstrap_servers
-    return os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
+def bootstrap_of(
+    args: argparse.Namespace, subscription: SubscriberConfig | None
+) -> KafkaConnection:
+    """The options' connection over the adapter file's (``subscription``) and the environment."""
+    return connection_of(args, subscription)
 
 
 # -- the subscriber's sink -------------------------------------------------------------------
@@ -291,7 +294,10 @@ def failure_result(exc: BaseException) -> dict[str, Any]:
 
 
 async def _reapply(
-    bootstrap: str, request: ReplayRequest, windows: list[PartitionWindow], target: SubscriberSink
+    bootstrap: KafkaConnection,
+    request: ReplayRequest,
+    windows: list[PartitionWindow],
+    target: SubscriberSink,
 ) -> ReapplyReport:
     subscription = target.subscription
     progress = ProgressLine()

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -19,6 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bus.cli.connection_args import (
+    DEFAULT_BOOTSTRAP,
+    ENV_BOOTSTRAP,
+    add_credentials_option,
+    connection_of,
+)
 from bus.contract.compatibility import CompatibilityMode, incompatibilities, parse_mode
 from bus.contract.schema import AvroSchema, load_schema_dir
 from bus.contract.standard import default_schema_dir
@@ -35,8 +40,6 @@ from bus.registry.records import subject_of
 
 __all__ = ["add_schemas_commands"]
 
-ENV_BOOTSTRAP = "SPBE_KAFKA_BOOTSTRAP"
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 _GIT_TIMEOUT_S = 30.0
 #: Docs and spbe.* attributes are not part of the fingerprint: say when only they changed.
 _ATTRIBUTES_DIFFER = "only docs or spbe.* attributes differ"
@@ -55,6 +58,7 @@ def add_schemas_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
             metavar="HOST:PORT",
             help=f"Kafka to use (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})",
         )
+        add_credentials_option(p)
         p.add_argument(
             "--registry-topic",
             default=DEFAULT_TOPIC,
@@ -133,9 +137,8 @@ def _quiet_client_logs(args: argparse.Namespace) -> None:
 
 
 def _registry(args: argparse.Namespace) -> SchemaRegistry:
-    bootstrap = args.bootstrap or os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
     return SchemaRegistry(
-        bootstrap,
+        connection_of(args),
         topic=args.registry_topic,
         principal=getattr(args, "principal", None),
         timeout_s=args.timeout,

@@ -3,7 +3,7 @@
 Every replay and dead-letter command writes who did what, when, to which subscriber and
 topics, with which parameters, why (``--reason``) and what came of it::
 
-    async with AuditLog(bootstrap) as audit:      # the topic exists and is writable first
+    async with AuditLog(kafka) as audit:          # the topic exists and is writable first
         result = await do_the_action()
         await audit.record(new_record("dlq.purge", subscriber="dinsos-penduduk", ...))
 
@@ -24,6 +24,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.connection import KafkaConnection, as_connection
 from bus.contract.envelope import new_event_id
 from bus.errors import BusError, KafkaRefusedError, LifecycleError
 from bus.lifecycle import Lifecycle
@@ -125,22 +126,27 @@ def new_record(
 
 
 class AuditLog(Lifecycle):
-    """Writes audit records; :meth:`start` creates the topic and connects before any action."""
+    """Writes audit records; :meth:`start` creates the topic and connects before any action.
 
-    def __init__(self, bootstrap_servers: str, *, topic: str = AUDIT_TOPIC) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    ``kafka`` is a connection, or bootstrap servers with the ``SPBE_KAFKA_*`` security.
+    """
+
+    def __init__(self, kafka: KafkaConnection | str, *, topic: str = AUDIT_TOPIC) -> None:
+        self.connection = as_connection(kafka)
+        self.bootstrap_servers = self.connection.bootstrap_servers
         self.topic = topic
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         if self._producer is not None:
             return
-        bootstrap = self.bootstrap_servers
+        connection = self.connection
+        bootstrap = connection.bootstrap_servers
         try:
-            await ensure_topics(bootstrap, {self.topic: 1}, configs=AUDIT_TOPIC_CONFIGS)
+            await ensure_topics(connection, {self.topic: 1}, configs=AUDIT_TOPIC_CONFIGS)
             producer = await start_client(
                 lambda: AIOKafkaProducer(
-                    bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+                    **connection.aiokafka_options(), acks="all", enable_idempotence=True
                 ),
                 f"open the audit topic {self.topic}",
                 bootstrap_servers=bootstrap,
@@ -180,18 +186,19 @@ class AuditLog(Lifecycle):
 
 
 async def read_audit(
-    bootstrap_servers: str, *, topic: str = AUDIT_TOPIC, subscriber: str | None = None
+    kafka: KafkaConnection | str, *, topic: str = AUDIT_TOPIC, subscriber: str | None = None
 ) -> list[AuditRecord]:
     """Every audit record written so far (of ``subscriber`` when given), oldest first."""
+    connection = as_connection(kafka)
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **connection.aiokafka_options(),
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
         ),
         "read the audit trail",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     records: list[AuditRecord] = []
     try:

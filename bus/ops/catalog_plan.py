@@ -32,6 +32,7 @@ from aiokafka.admin import NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
+from bus.connection import KafkaConnection, as_connection
 from bus.logs import get_logger
 from bus.ops.catalog import Catalog
 from bus.ops.catalog_diff import (
@@ -61,7 +62,9 @@ _DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs config_source of a per-topic overri
 # -- the cluster ---------------------------------------------------------------------------
 
 
-async def observe_cluster(admin: LiveNodeAdmin, bootstrap: str, names: list[str]) -> ClusterState:
+async def observe_cluster(
+    admin: LiveNodeAdmin, kafka: KafkaConnection | str, names: list[str]
+) -> ClusterState:
     """Read brokers, partitions, replication, configs and record counts of ``names``."""
     brokers = len((await admin.describe_cluster())["brokers"])
     existing = set(await admin.list_topics()) & set(names)
@@ -74,7 +77,7 @@ async def observe_cluster(admin: LiveNodeAdmin, bootstrap: str, names: list[str]
         replication = max((len(p["replicas"]) for p in parts), default=0)
         layout[topic["topic"]] = (len(parts), replication)
     configs = await _describe_configs(admin, sorted(existing))
-    records = await _record_counts(bootstrap, {n: layout[n][0] for n in existing})
+    records = await _record_counts(as_connection(kafka), {n: layout[n][0] for n in existing})
     topics = {
         name: ObservedTopic(
             name=name,
@@ -116,15 +119,17 @@ async def _describe_configs(
     return result
 
 
-async def _record_counts(bootstrap: str, partitions: Mapping[str, int]) -> dict[str, int]:
+async def _record_counts(
+    connection: KafkaConnection, partitions: Mapping[str, int]
+) -> dict[str, int]:
     """Topic -> records it holds now (end minus start offsets over its partitions)."""
     tps = [TopicPartition(t, p) for t, n in partitions.items() for p in range(n)]
     if not tps:
         return {}
     consumer = await start_client(
-        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False),
+        lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "count records",
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         starts = await consumer.beginning_offsets(tps)
@@ -137,18 +142,21 @@ async def _record_counts(bootstrap: str, partitions: Mapping[str, int]) -> dict[
     return counts
 
 
-async def plan_catalog(bootstrap: str, catalog: Catalog, *, notes: Iterable[str] = ()) -> Plan:
+async def plan_catalog(
+    kafka: KafkaConnection | str, catalog: Catalog, *, notes: Iterable[str] = ()
+) -> Plan:
     """The plan that would bring the cluster to the catalogue (changes nothing)."""
+    connection = as_connection(kafka)
     desired = desired_topics(catalog)
-    async with _admin(bootstrap) as admin:
-        cluster = await observe_cluster(admin, bootstrap, [t.name for t in desired])
+    async with _admin(connection) as admin:
+        cluster = await observe_cluster(admin, connection, [t.name for t in desired])
     plan = compute_plan(desired, cluster)
     plan.notes[:0] = list(notes)
     return plan
 
 
 async def apply_plan(
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     catalog: Catalog,
     plan: Plan,
     *,
@@ -164,7 +172,8 @@ async def apply_plan(
             + "\n".join(str(r) for r in plan.refusals),
             fix="correct the catalogue as each refusal says, then plan again",
         )
-    async with _admin(bootstrap) as admin:
+    connection = as_connection(kafka)
+    async with _admin(connection) as admin:
         if plan.creates:
             response = await admin.create_topics(
                 [
@@ -193,16 +202,16 @@ async def apply_plan(
             )
             for response in responses:
                 _raise_errors("alter configs of", response.to_object()["resources"])
-    return await _settle(bootstrap, catalog, settle_timeout_s)
+    return await _settle(connection, catalog, settle_timeout_s)
 
 
-async def _settle(bootstrap: str, catalog: Catalog, timeout_s: float) -> Plan:
+async def _settle(connection: KafkaConnection, catalog: Catalog, timeout_s: float) -> Plan:
     """Plan again until the brokers report the applied state (metadata propagates)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
         try:
-            after = await plan_catalog(bootstrap, catalog)
+            after = await plan_catalog(connection, catalog)
         except ProvisioningError as exc:
             # A broker that has not heard of a topic just created answers UnknownTopic.
             if not exc.retriable or loop.time() > deadline:
@@ -235,11 +244,12 @@ def _raise_errors(
 
 
 @asynccontextmanager
-async def _admin(bootstrap: str) -> AsyncIterator[LiveNodeAdmin]:
+async def _admin(connection: KafkaConnection) -> AsyncIterator[LiveNodeAdmin]:
     """An admin client for the block; Kafka's errors come out as :class:`ProvisioningError`."""
+    bootstrap = connection.bootstrap_servers
     try:
         client = await start_client(
-            lambda: LiveNodeAdmin(bootstrap_servers=bootstrap),
+            lambda: LiveNodeAdmin(**connection.aiokafka_options()),
             "read the cluster's topics",
             bootstrap_servers=bootstrap,
         )

@@ -28,6 +28,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import RecordsToDelete
 
+from bus.connection import KafkaConnection, as_connection
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import (
@@ -83,12 +84,13 @@ class _Origin:
 # -- Kafka ------------------------------------------------------------------------------------
 
 
-async def dlq_topics_of(bootstrap_servers: str, subscriber: str) -> list[str]:
+async def dlq_topics_of(kafka: KafkaConnection | str, subscriber: str) -> list[str]:
     """The original topics for which ``subscriber`` has a dead letter topic."""
+    connection = as_connection(kafka)
     consumer = await start_client(
-        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "list topics",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         topics: set[str] = await consumer.topics()
@@ -98,8 +100,8 @@ async def dlq_topics_of(bootstrap_servers: str, subscriber: str) -> list[str]:
     return sorted(t.removesuffix(suffix) for t in topics if t.endswith(suffix) and t != suffix)
 
 
-async def _bounds(bootstrap_servers: str, topic: str) -> dict[TopicPartition, tuple[int, int]]:
-    partitions = (await topic_partitions(bootstrap_servers, [topic])).get(topic)
+async def _bounds(connection: KafkaConnection, topic: str) -> dict[TopicPartition, tuple[int, int]]:
+    partitions = (await topic_partitions(connection, [topic])).get(topic)
     if not partitions:
         raise DeadLetterError(
             f"there is no dead letter topic {topic}",
@@ -108,9 +110,9 @@ async def _bounds(bootstrap_servers: str, topic: str) -> dict[TopicPartition, tu
         )
     tps = [TopicPartition(topic, p) for p in partitions]
     consumer = await start_client(
-        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "read offsets",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         lows = await consumer.beginning_offsets(tps)
@@ -121,13 +123,14 @@ async def _bounds(bootstrap_servers: str, topic: str) -> dict[TopicPartition, tu
 
 
 async def read_dead_letters(
-    bootstrap_servers: str, subscriber: str, topic: str
+    kafka: KafkaConnection | str, subscriber: str, topic: str
 ) -> list[DeadLetter]:
     """Every dead letter ``subscriber`` holds for ``topic``, by partition and offset."""
+    connection = as_connection(kafka)
     name = dlq_topic(topic, subscriber)
-    bounds = await _bounds(bootstrap_servers, name)
+    bounds = await _bounds(connection, name)
     windows = [PartitionWindow(tp.topic, tp.partition, lo, hi) for tp, (lo, hi) in bounds.items()]
-    letters = [DeadLetter.from_record(r) async for r in read_windows(bootstrap_servers, windows)]
+    letters = [DeadLetter.from_record(r) async for r in read_windows(connection, windows)]
     return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
 
 
@@ -264,11 +267,17 @@ class PurgeReport:
 
 
 async def purge(
-    bootstrap_servers: str, subscriber: str, topic: str, *, to_offset: int, partition: int = 0
+    kafka: KafkaConnection | str,
+    subscriber: str,
+    topic: str,
+    *,
+    to_offset: int,
+    partition: int = 0,
 ) -> PurgeReport:
     """Delete the dead letters at offsets ``<= to_offset`` of one partition."""
+    connection = as_connection(kafka)
     name = dlq_topic(topic, subscriber)
-    bounds = await _bounds(bootstrap_servers, name)
+    bounds = await _bounds(connection, name)
     tp = TopicPartition(name, partition)
     if tp not in bounds:
         raise ConfigError(f"{name} has no partition {partition}")
@@ -286,9 +295,9 @@ async def purge(
             fix="purge only dead letters you have reviewed: 'spbe-bus dlq list' shows them",
         )
     admin = await start_client(
-        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "purge dead letters",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         result = await admin.delete_records({tp: RecordsToDelete(before_offset=to_offset + 1)})

@@ -51,6 +51,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from bus.connection import KafkaConnection, as_connection
 from bus.delivery import BatchHandler, Delivery, Handler, Outcome, RetryPolicy, is_retriable
 from bus.errors import BusError
 from bus.ops.status import subscriber_status
@@ -209,10 +210,10 @@ def record_published(
 
 
 async def update_lag(
-    metrics: BusMetrics, bootstrap: str, subscriber: str, topics: Iterable[str]
+    metrics: BusMetrics, kafka: KafkaConnection | str, subscriber: str, topics: Iterable[str]
 ) -> None:
     """Read the subscriber's lag and dead letters from the broker into the gauges."""
-    status = await subscriber_status(bootstrap, subscriber, topics, last_applied=False)
+    status = await subscriber_status(kafka, subscriber, topics, last_applied=False)
     for p in status.partitions:
         metrics.lag.labels(subscriber, p.topic, str(p.partition)).set(p.lag)
     for topic, dead in zip(status.topics, status.dead_letters, strict=True):
@@ -221,7 +222,7 @@ async def update_lag(
 
 async def track_lag(
     metrics: BusMetrics,
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     subscriber: str,
     topics: Iterable[str],
     *,
@@ -229,9 +230,10 @@ async def track_lag(
 ) -> None:
     """:func:`update_lag` every ``interval_s`` until cancelled; a failed read is skipped."""
     names = tuple(topics)
+    connection = as_connection(kafka)
     while True:
         with contextlib.suppress(BusError):
-            await update_lag(metrics, bootstrap, subscriber, names)
+            await update_lag(metrics, connection, subscriber, names)
         await asyncio.sleep(interval_s)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from bus.connection import KafkaConnection
 from bus.decoding import RecordDecoder
 from bus.delivery import (
     BatchHandler,
@@ -138,7 +139,7 @@ def unreachable(exc: BaseException) -> bool:
 
 
 async def reapply(
-    bootstrap_servers: str,
+    kafka: KafkaConnection | str,
     windows: Sequence[PartitionWindow],
     handler: Handler,
     decoder: RecordDecoder,
@@ -163,7 +164,7 @@ async def reapply(
         if on_progress is not None:
             on_progress(report.done, report.total)
 
-    async with contextlib.aclosing(read_window_batches(bootstrap_servers, windows)) as batches:
+    async with contextlib.aclosing(read_window_batches(kafka, windows)) as batches:
         async for batch in batches:
             selected = [record for record in batch if key_selected(record.key, keys)]
             report.skipped_keys += len(batch) - len(selected)

@@ -36,6 +36,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from bus.connection import KafkaConnection, as_connection
 from bus.errors import ConfigError
 from bus.logs import get_logger
 from bus.ops.replay_plan import PartitionWindow, ReplayRefusedError, ReplayRequest, compute_windows
@@ -60,12 +61,15 @@ def _millis(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-async def topic_partitions(bootstrap_servers: str, topics: Sequence[str]) -> dict[str, list[int]]:
+async def topic_partitions(
+    kafka: KafkaConnection | str, topics: Sequence[str]
+) -> dict[str, list[int]]:
     """The partition numbers of each of ``topics`` that exists (absent ones are left out)."""
+    connection = as_connection(kafka)
     admin = await start_client(
-        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "describe topics",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         described = await admin.describe_topics(list(topics))
@@ -78,9 +82,13 @@ async def topic_partitions(bootstrap_servers: str, topics: Sequence[str]) -> dic
     }
 
 
-async def plan_replay(bootstrap_servers: str, request: ReplayRequest) -> list[PartitionWindow]:
+async def plan_replay(
+    kafka: KafkaConnection | str, request: ReplayRequest
+) -> list[PartitionWindow]:
     """Look up offsets (and offsets for times) and compute each partition's window."""
-    found_partitions = await topic_partitions(bootstrap_servers, request.topics)
+    connection = as_connection(kafka)
+    bootstrap_servers = connection.bootstrap_servers
+    found_partitions = await topic_partitions(connection, request.topics)
     tps: list[TopicPartition] = []
     for topic in request.topics:
         if topic not in found_partitions:
@@ -90,7 +98,7 @@ async def plan_replay(bootstrap_servers: str, request: ReplayRequest) -> list[Pa
             )
         tps.extend(TopicPartition(topic, p) for p in found_partitions[topic])
     consumer = await start_client(
-        lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False),
+        lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "read offsets",
         bootstrap_servers=bootstrap_servers,
     )
@@ -114,12 +122,13 @@ async def plan_replay(bootstrap_servers: str, request: ReplayRequest) -> list[Pa
     return compute_windows(bounds, starts, stops)
 
 
-async def live_members(bootstrap_servers: str, group: str) -> list[str]:
+async def live_members(kafka: KafkaConnection | str, group: str) -> list[str]:
     """The members of consumer group ``group`` right now, as ``client_id@host``."""
+    connection = as_connection(kafka)
     admin = await start_client(
-        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap_servers),
+        lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "describe consumer groups",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         # A fresh cluster creates its offsets topic on the first lookup: wait for it.
@@ -145,10 +154,11 @@ async def live_members(bootstrap_servers: str, group: str) -> list[str]:
 
 
 async def rewind(
-    bootstrap_servers: str, subscriber: str, windows: Sequence[PartitionWindow]
+    kafka: KafkaConnection | str, subscriber: str, windows: Sequence[PartitionWindow]
 ) -> dict[TopicPartition, int]:
     """Commit each window's start offset for the subscriber's group; refused while it runs."""
-    members = await live_members(bootstrap_servers, subscriber)
+    connection = as_connection(kafka)
+    members = await live_members(connection, subscriber)
     if members:
         raise ReplayRefusedError(
             f"the consumer group {subscriber} has {len(members)} live member(s) "
@@ -160,10 +170,10 @@ async def rewind(
     offsets = {w.tp: w.start for w in windows}
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=subscriber, enable_auto_commit=False
+            **connection.aiokafka_options(), group_id=subscriber, enable_auto_commit=False
         ),
         f"commit offsets of {subscriber}",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         consumer.assign(list(offsets))
@@ -187,28 +197,29 @@ def _named(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:
 
 
 async def read_windows(
-    bootstrap_servers: str, windows: Sequence[PartitionWindow]
+    kafka: KafkaConnection | str, windows: Sequence[PartitionWindow]
 ) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
     """Yield every record in ``windows`` (per partition in offset order), with no group."""
-    async with contextlib.aclosing(read_window_batches(bootstrap_servers, windows)) as batches:
+    async with contextlib.aclosing(read_window_batches(kafka, windows)) as batches:
         async for batch in batches:
             for record in batch:
                 yield record
 
 
 async def read_window_batches(
-    bootstrap_servers: str, windows: Sequence[PartitionWindow]
+    kafka: KafkaConnection | str, windows: Sequence[PartitionWindow]
 ) -> AsyncGenerator[list[ConsumerRecord[bytes, bytes]], None]:
     """Yield the records in ``windows`` as fetched: each list one partition's, in offset order."""
     wanted = {w.tp: w for w in windows if w.count}
     if not wanted:
         return
+    connection = as_connection(kafka)
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+            **connection.aiokafka_options(), enable_auto_commit=False, group_id=None
         ),
         "read the replay windows",
-        bootstrap_servers=bootstrap_servers,
+        bootstrap_servers=connection.bootstrap_servers,
     )
     try:
         consumer.assign(list(wanted))

@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.connection import KafkaConnection, as_connection
 from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
@@ -170,7 +171,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 async def collect_status(
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     catalog: Catalog,
     *,
     subscribers: Iterable[str] | None = None,
@@ -188,9 +189,10 @@ async def collect_status(
                 fix=f"choose from: {', '.join(sorted(wanted))}",
             )
         wanted = {k: v for k, v in wanted.items() if k in chosen}
+    connection = as_connection(kafka)
     results = [
         await subscriber_status(
-            bootstrap,
+            connection,
             name,
             topics,
             last_applied=last_applied,
@@ -202,7 +204,7 @@ async def collect_status(
 
 
 async def subscriber_status(
-    bootstrap: str,
+    kafka: KafkaConnection | str,
     subscriber: str,
     topics: Iterable[str],
     *,
@@ -210,16 +212,18 @@ async def subscriber_status(
     fetch_timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
 ) -> SubscriberStatus:
     """Offsets, lag and dead letters of one subscriber (its group id is its id)."""
+    connection = as_connection(kafka)
+    bootstrap = connection.bootstrap_servers
     topics = tuple(topics)
     dlqs = [dlq_topic(t, subscriber) for t in topics]
     admin = await start_client(
-        lambda: LiveNodeAdmin(bootstrap_servers=bootstrap),
+        lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         f"read the status of {subscriber}",
         bootstrap_servers=bootstrap,
     )
     try:
         consumer = await start_client(
-            lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False),
+            lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
             f"read the offsets of {subscriber}",
             bootstrap_servers=bootstrap,
         )
@@ -248,7 +252,7 @@ async def subscriber_status(
         for p in range(partitions[t])
     ]
     if last_applied:
-        times = await _last_applied(bootstrap, rows, fetch_timeout_s)
+        times = await _last_applied(connection, rows, fetch_timeout_s)
         rows = [
             PartitionStatus(r.topic, r.partition, r.committed, r.start, r.end, times.get(i))
             for i, r in enumerate(rows)
@@ -301,7 +305,7 @@ async def _partitions(admin: LiveNodeAdmin, names: list[str]) -> dict[str, int]:
 
 
 async def _last_applied(
-    bootstrap: str, rows: list[PartitionStatus], timeout_s: float
+    connection: KafkaConnection, rows: list[PartitionStatus], timeout_s: float
 ) -> dict[int, datetime]:
     """Row index -> timestamp of the record at ``committed - 1``, where it is still held."""
     targets = {
@@ -312,7 +316,9 @@ async def _last_applied(
     if not targets:
         return {}
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=65_536
+        **connection.aiokafka_options(),
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=65_536,
     )
     found: dict[int, datetime] = {}
     await consumer.start()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
 
+from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.events import SpbeEvent
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
 from bus.startup import default_start_timeout_s
@@ -36,6 +37,8 @@ class PublisherConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: str
+    #: How to authenticate and encrypt; default from the ``SPBE_KAFKA_*`` environment.
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity.from_environment)
     #: The publishing application, X-Road style: ``ID/PEMDA-3273/DISDUKCAPIL/siak``.
     source: str
     #: The steward's secret for key pseudonyms; default ``$SPBE_KEY_SECRET``.
@@ -54,6 +57,11 @@ class PublisherConfig(BaseModel):
     client_id: str | None = None
     #: Event name -> topic, replacing the schema's ``spbe.topic`` (staging, tests).
     topic_overrides: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """The bootstrap servers and security, as the registry and operator tools take them."""
+        return KafkaConnection(bootstrap_servers=self.bootstrap_servers, security=self.security)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ class Publisher(Lifecycle):
 
     async def _new_producer(self) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.config.bootstrap_servers,
+            **self.config.connection.aiokafka_options(),
             client_id=self.config.client_id,
             acks="all",
             enable_idempotence=True,
@@ -104,7 +104,11 @@ class Publisher(Lifecycle):
         except BaseException:
             await self.stop()
             raise
-        self._log.info("publisher.started", bootstrap=self.config.bootstrap_servers)
+        self._log.info(
+            "publisher.started",
+            bootstrap=self.config.bootstrap_servers,
+            security=self.config.security.describe(),
+        )
 
     def _own_plans(self, standard: Mapping[str, AvroSchema]) -> dict[str, PublishingPlan]:
         """A publishing plan for every event type this publisher's source stewards."""
@@ -126,7 +130,7 @@ class Publisher(Lifecycle):
     async def _register_own_schemas(self) -> None:
         if self._registry is None:
             self._registry = SchemaRegistry(
-                self.config.bootstrap_servers,
+                self.config.connection,
                 topic=self.config.registry_topic,
                 start_timeout_s=self.config.start_timeout_s,
             )

@@ -26,6 +26,7 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from bus.connection import KafkaConnection, as_connection
 from bus.contract.compatibility import CompatibilityMode, check_compatible, parse_mode
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, IncompatibleSchemaError, LifecycleError, UnknownSchemaError
@@ -82,15 +83,16 @@ T = TypeVar("T")
 class SchemaRegistry(Lifecycle):
     """Registers, checks and resolves event schemas held in a compacted Kafka topic.
 
-    Use it with ``async with SchemaRegistry(bootstrap) as registry:`` or call
+    Use it with ``async with SchemaRegistry(kafka) as registry:`` or call
     :meth:`start` and :meth:`stop`. It is a :class:`~bus.contract.codec.SchemaResolver`:
     :meth:`schema_for` answers from what was read, :meth:`lookup` reads on once when a
-    fingerprint is unknown.
+    fingerprint is unknown. ``kafka`` is a :class:`~bus.connection.KafkaConnection`, or
+    bootstrap servers with the security of the ``SPBE_KAFKA_*`` environment.
     """
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection | str,
         *,
         topic: str = DEFAULT_TOPIC,
         principal: str | None = None,
@@ -98,7 +100,7 @@ class SchemaRegistry(Lifecycle):
         timeout_s: float = DEFAULT_TIMEOUT_S,
         start_timeout_s: float | None = None,
     ) -> None:
-        if not bootstrap_servers.strip():
+        if isinstance(kafka, str) and not kafka.strip():
             raise ConfigError(
                 "bootstrap_servers is empty", fix="give HOST:PORT of at least one broker"
             )
@@ -112,7 +114,8 @@ class SchemaRegistry(Lifecycle):
         for name, value in (("timeout_s", timeout_s), ("start_timeout_s", start_timeout_s)):
             if value <= 0:
                 raise ConfigError(f"{name} must be positive, found {value!r}")
-        self.bootstrap_servers = bootstrap_servers
+        self.connection = as_connection(kafka)
+        self.bootstrap_servers = self.connection.bootstrap_servers
         self.topic = topic
         self.principal = (principal or "").strip() or default_principal()
         self.default_mode = parse_mode(default_mode)
@@ -347,7 +350,7 @@ class SchemaRegistry(Lifecycle):
 
     async def _open(self) -> None:
         admin = LiveNodeAdmin(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.connection.aiokafka_options(),
             client_id=_CLIENT_ID,
             request_timeout_ms=int(self.timeout_s * 1000),
         )
@@ -357,7 +360,7 @@ class SchemaRegistry(Lifecycle):
         finally:
             await close_client(admin)
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.connection.aiokafka_options(),
             client_id=_CLIENT_ID,
             group_id=None,
             enable_auto_commit=False,
@@ -369,7 +372,7 @@ class SchemaRegistry(Lifecycle):
         self._consumer.assign([self._tp])
         await self._consumer.seek_to_beginning(self._tp)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
+            **self.connection.aiokafka_options(),
             client_id=_CLIENT_ID,
             acks="all",
             enable_idempotence=True,

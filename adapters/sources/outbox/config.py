@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from adapters.config_file import FromFile
+from bus.connection import KafkaSecurity
 from bus.contract.envelope import SOURCE_PATTERN
 from bus.publisher import PublisherConfig
 from bus.startup import default_start_timeout_s
@@ -58,6 +59,10 @@ class OutboxRelayConfig(FromFile, BaseModel):
     #: ``postgresql+psycopg://relay:...@db/siak`` (a secret: it holds a password).
     database_url: SecretStr = Field(min_length=1)
     bootstrap_servers: str
+    #: How to authenticate to Kafka and encrypt; default from the ``SPBE_KAFKA_*``
+    #: environment. In a file: ``security: {protocol: SASL_SSL, username: ...,
+    #: password: ${RELAY_KAFKA_PASSWORD}, ca_file: ...}`` (see docs/security.md).
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity.from_environment)
     #: The steward application, X-Road style: ``ID/PEMDA-3273/DISDUKCAPIL/siak``.
     source: str
     #: The steward's secret for key pseudonyms; default ``$SPBE_KEY_SECRET``.
@@ -107,6 +112,7 @@ class OutboxRelayConfig(FromFile, BaseModel):
         """The settings of the publisher the relay creates for itself."""
         return PublisherConfig(
             bootstrap_servers=self.bootstrap_servers,
+            security=self.security,
             source=self.source,
             key_secret=self.key_secret,
             schemas_dir=self.schemas_dir,

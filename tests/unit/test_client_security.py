@@ -4,6 +4,7 @@ credentials file; mistakes name the setting, and the password is never shown."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,17 @@ def test_a_failed_connection_never_prints_the_password(
     assert code == 1
     assert "error:" in captured.err
     assert PASSWORD not in captured.out + captured.err
+
+
+def test_the_documented_adapter_file_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca_file: Path
+) -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+    block = re.findall(r"```yaml\n(.*?)```", docs.read_text(), flags=re.DOTALL)[0]
+    monkeypatch.setenv("DPMPTSP_KAFKA_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DPMPTSP_DB_URL", f"sqlite:///{tmp_path / 'replika.db'}")
+    path = tmp_path / "documented.yaml"
+    path.write_text(block.replace("/etc/spbe-bus/kafka-ca.pem", str(ca_file)))
+    adapter = load_adapter(path)
+    assert isinstance(adapter, SqlSinkFile)
+    assert adapter.subscription.security.describe() == "SASL_SSL SCRAM-SHA-512 as dpmptsp-penduduk"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.envelope import DataClassification, Envelope
 from bus.contract.events import EVENT_TYPES, SpbeEvent
 from bus.delivery import Delivery, Handler, Outcome, RetryPolicy
@@ -35,6 +36,8 @@ __all__ = [
     "EventValidationError",
     "Handler",
     "IncompatibleSchemaError",
+    "KafkaConnection",
+    "KafkaSecurity",
     "KafkaUnavailableError",
     "LifecycleError",
     "Outcome",

@@ -40,6 +40,7 @@ from bench.environment import (
 )
 from bench.report import update_readme, write_report
 from bench.stats import spread
+from bus.connection import KafkaConnection
 
 T = TypeVar("T")
 
@@ -141,7 +142,9 @@ def _step(name: str, errors: dict[str, str], func: Callable[[], T]) -> T | None:
     return result
 
 
-def _publish_and_consume(bootstrap: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+def _publish_and_consume(
+    bootstrap: KafkaConnection | str, sizes: Sizes, errors: dict[str, str]
+) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     topics = {
         v: asyncio.run(create_topic(bootstrap, f"bench.{v}.{tag}", 4))

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from adapters.runner import load_adapter, run_adapter
 from adapters.sources.outbox import add_to_outbox, create_outbox_table
+from bench import consume, publish, workload
+from bench.environment import create_topic
 from bus.cli.main import main
 from bus.connection import KafkaConnection, write_credentials_file
 from bus.contract.standard import load_standard
@@ -208,3 +210,20 @@ def test_an_operator_command_connects_with_a_credentials_file(
     assert code == (1 if report["breaches"] else 0)
     assert secured_kafka.security.password is not None
     assert secured_kafka.security.password.get_secret_value() not in captured.out + captured.err
+
+
+def test_the_bench_publishes_and_consumes_over_sasl_ssl(secured_kafka: KafkaConnection) -> None:
+    """Each publish and consume measurement of ``make bench`` runs on a secured connection."""
+    count = 40
+    topics = [asyncio.run(create_topic(secured_kafka, _unique("bench.secured"), 2)) for _ in "rbck"]
+    records = list(workload.wire_records(1, count))
+    events = workload.events(1, count)
+    rates = [
+        publish.raw_aiokafka(secured_kafka, topics[0], records, 10),
+        publish.raw_aiokafka_batches(secured_kafka, topics[1], records, 10),
+        publish.bus_publisher(secured_kafka, topics[2], events, 10),
+        publish.confluent_producer(secured_kafka, topics[3], records),
+        consume.raw_aiokafka(secured_kafka, topics[2], count),
+        consume.bus_subscriber(secured_kafka, topics[2], count),
+    ]
+    assert all(rate > 0 for rate in rates)

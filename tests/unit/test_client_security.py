@@ -306,3 +306,28 @@ def test_the_documented_adapter_file_loads(
     adapter = load_adapter(path)
     assert isinstance(adapter, SqlSinkFile)
     assert adapter.subscription.security.describe() == "SASL_SSL SCRAM-SHA-512 as dpmptsp-penduduk"
+
+
+def test_with_an_adapter_file_a_command_connects_as_its_subscription(
+    tmp_path: Path, ca_file: Path
+) -> None:
+    from bus.cli.replay_cmd import bootstrap_of as replay_bootstrap_of
+
+    subscription = SubscriberConfig(
+        bootstrap_servers="kafka-adapter:9093",
+        security=KafkaSecurity(
+            protocol="SASL_SSL", username="sink", password=PASSWORD, ca_file=ca_file
+        ),
+        subscriber_id="s",
+        topics=("t",),
+    )
+    parser = build_parser()
+    plain = parser.parse_args(["dlq", "list", "--subscriber", "s"])
+    assert replay_bootstrap_of(plain, subscription) == subscription.connection
+    given = _credentials(tmp_path / "operator.json", "kafka-file:9093")
+    with_file = parser.parse_args(["dlq", "list", "--subscriber", "s", "--credentials", str(given)])
+    connection = replay_bootstrap_of(with_file, subscription)
+    assert connection.bootstrap_servers == "kafka-adapter:9093"  # the file's servers come last
+    assert connection.security.username == "spbe-operator"
+    overridden = parser.parse_args(["dlq", "list", "--subscriber", "s", "--bootstrap", "b:1"])
+    assert replay_bootstrap_of(overridden, subscription).bootstrap_servers == "b:1"

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -38,6 +38,7 @@ from bus.errors import ConfigError
 
 __all__ = [
     "CLASSIFICATION_RANK",
+    "OPERATOR_PRINCIPAL",
     "Catalog",
     "CatalogReport",
     "CatalogTopic",
@@ -62,6 +63,10 @@ CLASSIFICATION_RANK: Mapping[DataClassification, int] = {
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 
 _OPD_ID = r"^[A-Z][A-Z0-9_]*$"
+#: The application part of ``ce_source`` (``siak`` of ``ID/PEMDA-3273/DISDUKCAPIL/siak``).
+_APPLICATION = r"^[a-z][a-z0-9_-]*$"
+#: The one principal the catalogue never names: the operator, a super user.
+OPERATOR_PRINCIPAL = "spbe-operator"
 _SUBSCRIBER_ID = r"^[a-z0-9][a-z0-9._-]*$"  # also its consumer group (bus.subscriber)
 
 
@@ -78,6 +83,24 @@ class Steward(_Model):
         pattern=r"^\d{2}(\d{2})?$",
         description="kode wilayah Kemendagri of the pemda without dots: 32 (province), 3273",
     )
+    #: The steward's publishing applications, as in ce_source (``siak``); each one gets a
+    #: Kafka principal ``<id lowercased>-<application>`` that may write the steward's topics.
+    applications: tuple[Annotated[str, Field(pattern=_APPLICATION, max_length=60)], ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_applications(self) -> Steward:
+        if len(set(self.applications)) != len(self.applications):
+            raise ValueError("applications: an application is listed twice")
+        return self
+
+    def principal(self, application: str) -> str:
+        """The Kafka principal of one of its applications: ``disdukcapil-siak``."""
+        return f"{self.id.lower()}-{application}"
+
+    @property
+    def principals(self) -> tuple[str, ...]:
+        """The principal of each of its applications, in the catalogue's order."""
+        return tuple(self.principal(a) for a in self.applications)
 
 
 class CatalogTopic(_Model):
@@ -187,6 +210,7 @@ class Catalog(_Model):
                         f"{carried[event_type]}; an event type has one topic"
                     )
                 carried.setdefault(event_type, topic.name)
+        problems += _principal_clashes(self)
         pairs: set[tuple[str, str]] = set()
         for i, sub in enumerate(self.subscriptions):
             where = f"subscriptions[{i}] ({sub.subscriber})"
@@ -228,6 +252,28 @@ class Catalog(_Model):
     def expired(self, today: date) -> list[Subscription]:
         """Subscriptions whose ``expires`` date is before ``today``."""
         return [s for s in self.subscriptions if s.expires < today]
+
+
+def _principal_clashes(catalog: Catalog) -> list[str]:
+    """An application principal must not be a subscriber id or the operator (one identity)."""
+    problems: list[str] = []
+    subscribers = {s.subscriber for s in catalog.subscriptions}
+    for i, steward in enumerate(catalog.stewards):
+        for application, principal in zip(steward.applications, steward.principals, strict=True):
+            where = f"stewards[{i}].applications: {application}"
+            if principal == OPERATOR_PRINCIPAL:
+                problems.append(f"{where} would be the principal {principal}, the operator's")
+            elif principal in subscribers:
+                problems.append(
+                    f"{where} would be the principal {principal}, which is also a subscriber "
+                    "id; an application and a subscriber need identities of their own"
+                )
+    for i, sub in enumerate(catalog.subscriptions):
+        if sub.subscriber == OPERATOR_PRINCIPAL:
+            problems.append(
+                f"subscriptions[{i}].subscriber: {sub.subscriber} is the operator's principal"
+            )
+    return problems
 
 
 def _duplicates(section: str, names: list[str]) -> list[str]:

@@ -41,8 +41,9 @@ from bus.ops.access_plan import (
 )
 from bus.ops.acl_admin import SCRAM_ITERATIONS, AclAdmin
 from bus.ops.audit import AuditLog, new_record, read_audit
-from bus.ops.catalog import OPERATOR_PRINCIPAL, Catalog
+from bus.ops.catalog import Catalog
 from bus.ops.catalog_diff import ProvisioningError
+from bus.ops.principals import OPERATOR_PRINCIPAL
 from bus.registry import DEFAULT_TOPIC as SCHEMAS_TOPIC
 from bus.registry import RegisteredSchema, SchemaRegistry, register_standard
 from bus.registry.records import subject_of

@@ -29,7 +29,8 @@ from datetime import date
 from typing import Any, Final, Literal
 
 from bus.delivery import dlq_topic
-from bus.ops.catalog import OPERATOR_PRINCIPAL, Catalog
+from bus.ops.catalog import Catalog
+from bus.ops.principals import OPERATOR_PRINCIPAL
 from bus.registry import DEFAULT_TOPIC as SCHEMAS_TOPIC
 
 __all__ = [

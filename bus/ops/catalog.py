@@ -35,10 +35,10 @@ from bus.contract.envelope import EVENT_TYPE_PATTERN, TOPIC_PATTERN, DataClassif
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import ConfigError
+from bus.ops.principals import APPLICATION_PATTERN, application_principal, principal_problems
 
 __all__ = [
     "CLASSIFICATION_RANK",
-    "OPERATOR_PRINCIPAL",
     "Catalog",
     "CatalogReport",
     "CatalogTopic",
@@ -63,10 +63,6 @@ CLASSIFICATION_RANK: Mapping[DataClassification, int] = {
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 
 _OPD_ID = r"^[A-Z][A-Z0-9_]*$"
-#: The application part of ``ce_source`` (``siak`` of ``ID/PEMDA-3273/DISDUKCAPIL/siak``).
-_APPLICATION = r"^[a-z][a-z0-9_-]*$"
-#: The one principal the catalogue never names: the operator, a super user.
-OPERATOR_PRINCIPAL = "spbe-operator"
 _SUBSCRIBER_ID = r"^[a-z0-9][a-z0-9._-]*$"  # also its consumer group (bus.subscriber)
 
 
@@ -83,24 +79,14 @@ class Steward(_Model):
         pattern=r"^\d{2}(\d{2})?$",
         description="kode wilayah Kemendagri of the pemda without dots: 32 (province), 3273",
     )
-    #: The steward's publishing applications, as in ce_source (``siak``); each one gets a
-    #: Kafka principal ``<id lowercased>-<application>`` that may write the steward's topics.
-    applications: tuple[Annotated[str, Field(pattern=_APPLICATION, max_length=60)], ...] = ()
-
-    @model_validator(mode="after")
-    def _unique_applications(self) -> Steward:
-        if len(set(self.applications)) != len(self.applications):
-            raise ValueError("applications: an application is listed twice")
-        return self
-
-    def principal(self, application: str) -> str:
-        """The Kafka principal of one of its applications: ``disdukcapil-siak``."""
-        return f"{self.id.lower()}-{application}"
+    #: Its publishing applications as in ce_source (``siak``); each is the Kafka principal
+    #: ``<id lowercased>-<application>`` (``disdukcapil-siak``) that writes its topics.
+    applications: tuple[Annotated[str, Field(pattern=APPLICATION_PATTERN, max_length=60)], ...] = ()
 
     @property
     def principals(self) -> tuple[str, ...]:
         """The principal of each of its applications, in the catalogue's order."""
-        return tuple(self.principal(a) for a in self.applications)
+        return tuple(application_principal(self.id, a) for a in self.applications)
 
 
 class CatalogTopic(_Model):
@@ -210,7 +196,10 @@ class Catalog(_Model):
                         f"{carried[event_type]}; an event type has one topic"
                     )
                 carried.setdefault(event_type, topic.name)
-        problems += _principal_clashes(self)
+        problems += principal_problems(
+            [(s.id, s.applications) for s in self.stewards],
+            [s.subscriber for s in self.subscriptions],
+        )
         pairs: set[tuple[str, str]] = set()
         for i, sub in enumerate(self.subscriptions):
             where = f"subscriptions[{i}] ({sub.subscriber})"
@@ -252,28 +241,6 @@ class Catalog(_Model):
     def expired(self, today: date) -> list[Subscription]:
         """Subscriptions whose ``expires`` date is before ``today``."""
         return [s for s in self.subscriptions if s.expires < today]
-
-
-def _principal_clashes(catalog: Catalog) -> list[str]:
-    """An application principal must not be a subscriber id or the operator (one identity)."""
-    problems: list[str] = []
-    subscribers = {s.subscriber for s in catalog.subscriptions}
-    for i, steward in enumerate(catalog.stewards):
-        for application, principal in zip(steward.applications, steward.principals, strict=True):
-            where = f"stewards[{i}].applications: {application}"
-            if principal == OPERATOR_PRINCIPAL:
-                problems.append(f"{where} would be the principal {principal}, the operator's")
-            elif principal in subscribers:
-                problems.append(
-                    f"{where} would be the principal {principal}, which is also a subscriber "
-                    "id; an application and a subscriber need identities of their own"
-                )
-    for i, sub in enumerate(catalog.subscriptions):
-        if sub.subscriber == OPERATOR_PRINCIPAL:
-            problems.append(
-                f"subscriptions[{i}].subscriber: {sub.subscriber} is the operator's principal"
-            )
-    return problems
 
 
 def _duplicates(section: str, names: list[str]) -> list[str]:

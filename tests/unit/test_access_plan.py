@@ -244,7 +244,7 @@ def test_an_application_name_is_lowercase(name: str) -> None:
 def test_an_application_listed_twice_is_refused() -> None:
     data = raw()
     data["stewards"][0]["applications"] = ["siak", "siak"]
-    assert "an application is listed twice" in refused(data)
+    assert "stewards[0].applications: siak is listed more than once" in refused(data)
 
 
 def test_an_application_principal_may_not_be_a_subscriber_id() -> None:

@@ -119,10 +119,9 @@ async def _managed_before(connection: KafkaConnection) -> frozenset[str]:
 
 
 async def _observe(admin: AclAdmin, connection: KafkaConnection) -> ClusterAccess:
-    acls, users, before = await asyncio.gather(
-        admin.acls(), admin.scram_users(), _managed_before(connection)
-    )
-    return ClusterAccess(acls=acls, users=users, managed_before=before)
+    acls = await admin.acls()  # first: a cluster without an authorizer stops here
+    users = await admin.scram_users()
+    return ClusterAccess(acls=acls, users=users, managed_before=await _managed_before(connection))
 
 
 async def plan_access(kafka: KafkaConnection | str, catalog: Catalog, *, today: date) -> AccessPlan:

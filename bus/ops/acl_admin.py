@@ -24,6 +24,7 @@ from confluent_kafka.admin import (
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
@@ -103,8 +104,33 @@ class AclAdmin:
 
     # -- ACLs ------------------------------------------------------------------------------
 
+    async def has_authorizer(self) -> bool:
+        """Whether the brokers enforce ACLs (``authorizer.class.name`` is set).
+
+        Asked of the broker's config because a cluster without an authorizer answers
+        DescribeAcls with an empty list, as a secured cluster without ACLs does.
+        """
+        try:
+            metadata = await asyncio.to_thread(self._client.list_topics, timeout=_REQUEST_TIMEOUT_S)
+        except KafkaException as exc:
+            raise self._refused("read the cluster's brokers", exc) from exc
+        broker = str(min(metadata.brokers))
+        futures = self._client.describe_configs(
+            [ConfigResource(ResourceType.BROKER, broker)], request_timeout=_REQUEST_TIMEOUT_S
+        )
+        (future,) = futures.values()
+        configs: Mapping[str, Any] = await self._wait(f"read the config of broker {broker}", future)
+        entry = configs.get("authorizer.class.name")
+        return bool(entry is not None and entry.value)
+
     async def acls(self) -> frozenset[AclEntry]:
-        """Every ACL binding of the cluster."""
+        """Every ACL binding of the cluster (:class:`NoAuthorizerError` if it has none)."""
+        if not await self.has_authorizer():
+            raise NoAuthorizerError(
+                f"the cluster at {self.connection.bootstrap_servers} has no authorizer, so it "
+                "enforces no ACLs",
+                fix="run against a secured cluster (spbe-bus kafka up --secure, or production)",
+            )
         any_name: Any = None  # a filter's None matches every name, principal and host
         match_all = AclBindingFilter(
             ResourceType.ANY,

@@ -215,10 +215,20 @@ def _name(value: object) -> str:
     return str(getattr(value, "name", value))
 
 
+#: Kafka's CLUSTER resource type is librdkafka's BROKER.
+_KAFKA_TYPE: Final = {"BROKER": "CLUSTER"}
+_LIBRDKAFKA_TYPE: Final = {"CLUSTER": ResourceType.BROKER}
+
+
+def _restype(kafka_name: str) -> ResourceType:
+    return _LIBRDKAFKA_TYPE.get(kafka_name) or ResourceType[kafka_name]
+
+
 def _entry(binding: AclBinding) -> AclEntry:
+    restype = _name(binding.restype)
     return AclEntry(
         principal=binding.principal,
-        resource_type=_name(binding.restype),
+        resource_type=_KAFKA_TYPE.get(restype, restype),
         resource_name=binding.name,
         operation=_name(binding.operation),
         pattern_type=_name(binding.resource_pattern_type),
@@ -229,7 +239,7 @@ def _entry(binding: AclBinding) -> AclEntry:
 
 def _binding(entry: AclEntry) -> AclBinding:
     return AclBinding(
-        ResourceType[entry.resource_type],
+        _restype(entry.resource_type),
         entry.resource_name,
         ResourcePatternType[entry.pattern_type],
         entry.principal,
@@ -241,7 +251,7 @@ def _binding(entry: AclEntry) -> AclBinding:
 
 def _filter(entry: AclEntry) -> AclBindingFilter:
     return AclBindingFilter(
-        ResourceType[entry.resource_type],
+        _restype(entry.resource_type),
         entry.resource_name,
         ResourcePatternType[entry.pattern_type],
         entry.principal,

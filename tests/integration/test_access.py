@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+import yaml
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAuthorizationFailedError
+from pydantic import SecretBytes
 
+from bus.cli.main import main
 from bus.connection import KafkaConnection, KafkaSecurity, read_credentials_file
+from bus.contract.events import PendudukUpdated
+from bus.contract.standard import example
+from bus.errors import BusError
 from bus.ops.access import apply_access, plan_access, register_reviewed_standard, rotate_password
 from bus.ops.audit import AuditLog, read_audit
 from bus.ops.catalog import Catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
+from bus.publisher import Publisher, PublisherConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -257,3 +264,84 @@ async def test_rotation_refuses_the_old_password_and_accepts_the_new(
     rotated = [r for r in records if r.action == "access.password_rotated"]
     assert rotated
     assert rotated[-1].reason == "yearly"
+
+
+async def schemas_end(operator: KafkaConnection) -> int:
+    consumer = AIOKafkaConsumer(**operator.aiokafka_options(), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition("_spbe.schemas", 0)
+        end: int = (await consumer.end_offsets([tp]))[tp]
+        return end
+    finally:
+        await consumer.stop()
+
+
+async def test_a_steward_publishes_with_its_hand_over_file_and_writes_no_schema(
+    secured_kafka: KafkaConnection, tag: str, tmp_path: Path
+) -> None:
+    """After apply registered the standard, a publisher that may only read _spbe.schemas
+    starts (its schemas are registered) and publishes to its topic."""
+    penduduk = f"spbe.dukcapil{tag}.penduduk.v1"
+    await provision(secured_kafka, catalogue(tag), tmp_path)
+    path = tmp_path / f"disdukcapil-siak{tag}.json"
+    before = await schemas_end(secured_kafka)
+    config = PublisherConfig(
+        bootstrap_servers=of(path).bootstrap_servers,
+        security=KafkaSecurity(credentials_file=path),
+        source=f"ID/PEMDA-3273/DISDUKCAPIL/siak{tag}",
+        key_secret=SecretBytes(b"a steward secret for the test"),
+        topic_overrides={"PendudukUpdated": penduduk, "KematianDicatat": penduduk},
+    )
+
+    async def published() -> bool:
+        try:
+            async with Publisher(config) as publisher:
+                await publisher.publish(PendudukUpdated.from_json(example("PendudukUpdated")))
+        except BusError:
+            return False  # ACLs still on their way to the broker
+        return True
+
+    await eventually(published, "the steward's publisher starts and publishes")
+    assert await schemas_end(secured_kafka) == before
+
+
+def test_the_commands_plan_apply_and_rotate(
+    secured_kafka: KafkaConnection,
+    tag: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``catalog plan`` lists users and grants per principal and warns of an expiry within
+    30 days; ``apply`` makes them and writes hand-over files; ``rotate`` names the new one."""
+    assert secured_kafka.security.credentials_file is not None
+    monkeypatch.setenv("SPBE_KAFKA_CREDENTIALS", str(secured_kafka.security.credentials_file))
+    catalog = catalogue(tag, dinkes_expires=TODAY + timedelta(days=10))
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog.model_dump(mode="json", exclude_defaults=True)))
+    common = ["--catalog", str(path), "--bootstrap", secured_kafka.bootstrap_servers]
+    handover = ["--handover-dir", str(tmp_path / "handover"), "--as-of", TODAY.isoformat()]
+
+    assert main(["catalog", "plan", *common, *handover]) == 0
+    out = capsys.readouterr().out
+    assert f"access of disdukcapil-siak{tag} (application siak{tag} of DISDUKCAPIL):" in out
+    assert f"+ grant ALLOW WRITE on topic spbe.dukcapil{tag}.penduduk.v1" in out
+    assert f"subscriptions[0] (dinkes-{tag}): expires on" in out
+    assert not (tmp_path / "handover").exists()
+
+    assert main(["catalog", "apply", *common, *handover, "--reason", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "access applied:" in out
+    assert (tmp_path / "handover" / f"dinkes-{tag}.json").exists()
+
+    assert main(["catalog", "apply", *common, *handover]) == 0
+    assert "access: nothing to do" in capsys.readouterr().out
+
+    rotate = ["catalog", "credentials", "rotate", f"dinkes-{tag}"]
+    assert main([*rotate, "--bootstrap", secured_kafka.bootstrap_servers, *handover[:2]]) == 0
+    out = capsys.readouterr().out
+    assert f"rotated the password of dinkes-{tag}" in out
+    assert (
+        read_credentials_file(tmp_path / "handover" / f"dinkes-{tag}.json")["password"] not in out
+    )

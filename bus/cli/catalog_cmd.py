@@ -1,4 +1,5 @@
-"""``spbe-bus catalog check | plan | apply``: the catalogue and the topics it provisions.
+"""``spbe-bus catalog check | plan | apply | credentials``: the catalogue, the topics it
+provisions, and the users and ACLs it grants (those in :mod:`bus.cli.access_cmd`).
 
 ``plan`` exits 1 when a change is refused (destructive or impossible), 0 otherwise;
 ``apply`` exits 1 and changes nothing when the plan has a refusal.
@@ -10,6 +11,12 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from bus.cli.access_cmd import (
+    add_access_arguments,
+    add_credentials_commands,
+    apply_access_part,
+    plan_access_part,
+)
 from bus.cli.connection_args import (
     DEFAULT_BOOTSTRAP,
     ENV_BOOTSTRAP,
@@ -57,11 +64,17 @@ def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     plan = csub.add_parser("plan", help="show what differs from the cluster; change nothing")
     add_bootstrap_argument(plan)
+    add_access_arguments(plan)
     plan.set_defaults(handler=_plan)
 
-    apply = csub.add_parser("apply", help="create topics, add partitions, change configs")
+    apply = csub.add_parser(
+        "apply", help="create topics, add partitions, change configs, users and ACLs"
+    )
     add_bootstrap_argument(apply)
+    add_access_arguments(apply)
     apply.set_defaults(handler=_apply)
+
+    add_credentials_commands(csub, add_bootstrap_argument, bootstrap_of)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -80,7 +93,8 @@ def _plan(args: argparse.Namespace) -> int:
     catalog, report = load_catalog(args.catalog)
     plan = asyncio.run(plan_catalog(bootstrap_of(args), catalog, notes=report.warnings))
     print(plan.render())
-    return 1 if plan.refusals else 0
+    access = asyncio.run(plan_access_part(bootstrap_of(args), catalog, args))
+    return 1 if plan.refusals else access
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -90,17 +104,16 @@ def _apply(args: argparse.Namespace) -> int:
     async def run() -> int:
         plan = await plan_catalog(bootstrap, catalog, notes=report.warnings)
         print(plan.render())
-        if plan.in_sync:
-            return 0
         if plan.refusals:
             print("nothing applied: correct the catalogue as each refusal says, then plan again")
             return 1
-        after = await apply_plan(bootstrap, catalog, plan)  # raises on refusals
-        if not after.in_sync:
-            print("the cluster does not match yet; still different:")
-            print(after.render())
-            return 1
-        print(f"applied {len(plan.changes)} change(s); the cluster matches the catalogue")
-        return 0
+        if not plan.in_sync:
+            after = await apply_plan(bootstrap, catalog, plan)  # raises on refusals
+            if not after.in_sync:
+                print("the cluster does not match yet; still different:")
+                print(after.render())
+                return 1
+            print(f"applied {len(plan.changes)} change(s); the cluster matches the catalogue")
+        return await apply_access_part(bootstrap, catalog, args)
 
     return asyncio.run(run())

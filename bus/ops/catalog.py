@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -35,6 +35,7 @@ from bus.contract.envelope import EVENT_TYPE_PATTERN, TOPIC_PATTERN, DataClassif
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import ConfigError
+from bus.ops.principals import APPLICATION_PATTERN, application_principal, principal_problems
 
 __all__ = [
     "CLASSIFICATION_RANK",
@@ -78,6 +79,14 @@ class Steward(_Model):
         pattern=r"^\d{2}(\d{2})?$",
         description="kode wilayah Kemendagri of the pemda without dots: 32 (province), 3273",
     )
+    #: Its publishing applications as in ce_source (``siak``); each is the Kafka principal
+    #: ``<id lowercased>-<application>`` (``disdukcapil-siak``) that writes its topics.
+    applications: tuple[Annotated[str, Field(pattern=APPLICATION_PATTERN, max_length=60)], ...] = ()
+
+    @property
+    def principals(self) -> tuple[str, ...]:
+        """The principal of each of its applications, in the catalogue's order."""
+        return tuple(application_principal(self.id, a) for a in self.applications)
 
 
 class CatalogTopic(_Model):
@@ -187,6 +196,10 @@ class Catalog(_Model):
                         f"{carried[event_type]}; an event type has one topic"
                     )
                 carried.setdefault(event_type, topic.name)
+        problems += principal_problems(
+            [(s.id, s.applications) for s in self.stewards],
+            [s.subscriber for s in self.subscriptions],
+        )
         pairs: set[tuple[str, str]] = set()
         for i, sub in enumerate(self.subscriptions):
             where = f"subscriptions[{i}] ({sub.subscriber})"

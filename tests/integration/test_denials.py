@@ -208,10 +208,10 @@ async def test_a_publish_the_acls_refuse_names_the_principal_the_topic_and_its_s
 
 
 async def _consumer(connection: KafkaConnection, topic: str, group: str) -> AIOKafkaConsumer:
+    """Started, then subscribed to ``topic``, as :class:`bus.subscriber.Subscriber` does."""
     bootstrap = connection.bootstrap_servers
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
-            topic,
             group_id=group,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -222,6 +222,7 @@ async def _consumer(connection: KafkaConnection, topic: str, group: str) -> AIOK
         timeout_s=NEVER_S,
         security=connection.security,
     )
+    consumer.subscribe([topic])
     return consumer
 
 

@@ -12,9 +12,11 @@ grants made directly (``tests.support.secured``), as ``catalog apply`` would mak
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -23,6 +25,7 @@ from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFai
 from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.plan import PublishingPlan
 from bus.contract.standard import load_standard
+from bus.delivery import Delivery, Outcome, dlq_topic
 from bus.diagnosis import authorization_error, unauthorized_topics
 from bus.errors import (
     KafkaAuthenticationError,
@@ -30,10 +33,14 @@ from bus.errors import (
     KafkaSecurityProtocolError,
     KafkaTlsError,
     PublishAuthorizationError,
+    PublishError,
 )
 from bus.localkafka.certificates import CertificateAuthority
+from bus.publisher import Publisher, PublisherConfig
 from bus.publisher.failures import send_failure
+from bus.registry import SchemaRegistry
 from bus.startup import start_client
+from bus.subscriber import Subscriber, SubscriberConfig
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
 from tests.support.kafka import create_topic
 from tests.support.secured import create_user, grant, user_connection
@@ -282,3 +289,111 @@ async def test_a_foreign_consumer_group_is_refused_with_group_authorization_fail
     )
     assert isinstance(error, KafkaAuthorizationError)
     assert error.message.startswith(f"{subscriber} may not use the consumer group {foreign}")
+
+
+# -- the secured broker: the bus's own publisher and subscriber ----------------------------
+
+#: The publisher and subscriber configs take ``security`` once every client speaks it.
+needs_client_security = pytest.mark.skipif(
+    "security" not in SubscriberConfig.model_fields
+    or "security" not in PublisherConfig.model_fields,
+    reason="the publisher and subscriber configs have no security setting yet",
+)
+
+
+async def _ignore(delivery: Delivery) -> Outcome | None:
+    return None
+
+
+async def _subscriber_scene(
+    operator: KafkaConnection, subscriber: str, topic: str
+) -> tuple[KafkaConnection, SchemaRegistry]:
+    """A user ``subscriber`` with what a subscriber needs besides its topic and group: its
+    dead letter topic (made by the operator) to write, and the operator's registry."""
+    await create_user(operator, subscriber, "dinkes-password-1")
+    dlq = await create_topic(operator, dlq_topic(topic, subscriber))
+    await grant(operator, subscriber, dlq, ["WRITE", "DESCRIBE"])
+    registry = SchemaRegistry(operator)
+    await registry.start()
+    return user_connection(operator, subscriber, "dinkes-password-1"), registry
+
+
+def _subscriber_config(connection: KafkaConnection, subscriber: str, topic: str) -> Any:
+    return SubscriberConfig(
+        bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
+        subscriber_id=subscriber,
+        topics=(topic,),
+        start_timeout_s=120,
+    )
+
+
+@needs_client_security
+async def test_a_subscriber_without_an_active_subscription_stops_with_the_named_error(
+    secured_kafka: KafkaConnection,
+) -> None:
+    topic = await create_topic(secured_kafka, _unique("spbe.dukcapil.penduduk.v1.test"))
+    subscriber = _unique("dinkes-imunisasi")
+    dinkes, registry = await _subscriber_scene(secured_kafka, subscriber, topic)
+    await grant(secured_kafka, subscriber, subscriber, ["READ", "DESCRIBE"], resource_type="GROUP")
+    try:
+        config = _subscriber_config(dinkes, subscriber, topic)
+        async with Subscriber(config, _ignore, registry=registry) as consumer:
+            with pytest.raises(KafkaAuthorizationError) as caught:
+                await asyncio.wait_for(consumer.run(), 120)
+    finally:
+        await registry.stop()
+    assert caught.value.operation == "read"
+    assert caught.value.message.startswith(
+        f"{subscriber} may not read {topic}: no subscription of {subscriber} to {topic} is "
+        "active: missing from the catalogue, expired, or not applied yet"
+    )
+
+
+@needs_client_security
+async def test_a_subscriber_in_another_subscribers_group_stops_with_the_named_error(
+    secured_kafka: KafkaConnection,
+) -> None:
+    topic = await create_topic(secured_kafka, _unique("spbe.dukcapil.penduduk.v1.test"))
+    user = _unique("dinkes-imunisasi")
+    foreign = _unique("dpmptsp-replica")
+    dinkes, registry = await _subscriber_scene(secured_kafka, user, topic)
+    dlq = await create_topic(secured_kafka, dlq_topic(topic, foreign))
+    await grant(secured_kafka, user, dlq, ["WRITE", "DESCRIBE"])
+    await grant(secured_kafka, user, topic, ["READ", "DESCRIBE"])
+    try:
+        config = _subscriber_config(dinkes, foreign, topic)
+        async with Subscriber(config, _ignore, registry=registry) as consumer:
+            with pytest.raises(KafkaAuthorizationError) as caught:
+                await asyncio.wait_for(consumer.run(), 120)
+    finally:
+        await registry.stop()
+    assert (caught.value.operation, caught.value.resource) == ("use", foreign)
+    assert caught.value.message.startswith(f"{user} may not use the consumer group {foreign}")
+
+
+@needs_client_security
+async def test_a_publisher_with_another_opds_credentials_is_refused_naming_the_steward(
+    secured_kafka: KafkaConnection,
+) -> None:
+    topic = await create_topic(secured_kafka, _unique("spbe.dukcapil.penduduk.v1.test"))
+    user = _unique("dinkes-simpus")
+    await create_user(secured_kafka, user, "dinkes-password-1")
+    dinkes = user_connection(secured_kafka, user, "dinkes-password-1")
+    config = PublisherConfig(
+        bootstrap_servers=dinkes.bootstrap_servers,
+        security=dinkes.security,
+        source=SOURCE_DUKCAPIL,
+        key_secret=b"k" * 32,
+        register_schemas=False,
+        topic_overrides={"PendudukUpdated": topic},
+        start_timeout_s=120,
+    )
+    async with Publisher(config) as publisher:
+        with pytest.raises(PublishAuthorizationError) as caught:
+            await publisher.publish(penduduk(1))
+    assert isinstance(caught.value, PublishError)
+    assert not caught.value.retriable
+    assert caught.value.message == (
+        f"{user} may not write {topic}: only applications of its steward (DISDUKCAPIL) may"
+    )

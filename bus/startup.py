@@ -222,12 +222,15 @@ async def wait_for_kafka(
             # A try cut off by the deadline says less than the error before it.
             last = last_seen if isinstance(exc, TimeoutError) and last_seen else exc
             raise _timed_out(what, bootstrap_servers, timeout_s, last, unavailable) from exc
+        # An ACL refusal, raised as it is or inside a bus error (the publisher's start).
+        kafka_error = exc.__cause__ if isinstance(exc, BusError) else exc
+        principal = security.username if security is not None and security.sasl else None
+        if not isinstance(exc, KafkaRefusedError) and kafka_error is not None:
+            denied = authorization_error(kafka_error, principal=principal, what=what)
+            if denied is not None:
+                raise denied from exc
         if isinstance(exc, BusError) or not isinstance(exc, KafkaError):
             raise
-        principal = security.username if security is not None and security.sasl else None
-        denied = authorization_error(exc, principal=principal, what=what)
-        if denied is not None:
-            raise denied from exc
         raise KafkaRefusedError(
             f"Kafka at {bootstrap_servers} refused to {what}: {_describe(exc)}",
             fix="check the client settings (bootstrap, topic names, permissions)",

@@ -171,9 +171,12 @@ def authorization_error(
         return group_refused(name, principal=principal)
     if isinstance(exc, ClusterAuthorizationFailedError | TransactionalIdAuthorizationFailed):
         return KafkaAuthorizationError(
-            f"{who(principal)} may not {what}: the cluster refused it ({type(exc).__name__})",
-            fix="run operator commands with the operator's credentials (the credentials file "
-            "of 'spbe-bus kafka up --secure')",
+            f"{who(principal)} may not {what}: the cluster refused it ({type(exc).__name__}; "
+            "an idempotent producer must be allowed to write one of its topics, an operator "
+            "command needs the operator's rights)",
+            fix=f"publish with the credentials {_APPLY} issued to an application of the "
+            "steward, which may write the steward's topics; run operator commands with the "
+            "operator's credentials (the credentials file of 'spbe-bus kafka up --secure')",
             principal=principal,
             operation=what,
             resource="cluster",

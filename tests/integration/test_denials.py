@@ -372,24 +372,29 @@ async def test_a_subscriber_in_another_subscribers_group_stops_with_the_named_er
     assert caught.value.message.startswith(f"{user} may not use the consumer group {foreign}")
 
 
+def _publisher_config(connection: KafkaConnection, topic: str) -> PublisherConfig:
+    return PublisherConfig(
+        bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
+        source=SOURCE_DUKCAPIL,
+        key_secret=b"k" * 32,
+        register_schemas=False,
+        topic_overrides={"PendudukUpdated": topic},
+        start_timeout_s=NEVER_S,
+    )
+
+
 @needs_client_security
 async def test_a_publisher_with_another_opds_credentials_is_refused_naming_the_steward(
     secured_kafka: KafkaConnection,
 ) -> None:
     topic = await create_topic(secured_kafka, _unique("spbe.dukcapil.penduduk.v1.test"))
+    own = await create_topic(secured_kafka, _unique("spbe.dinkes.imunisasi.v1.test"))
     user = _unique("dinkes-simpus")
     await create_user(secured_kafka, user, "dinkes-password-1")
+    await grant(secured_kafka, user, own, ["WRITE", "DESCRIBE"])  # Dinkes' own topic
     dinkes = user_connection(secured_kafka, user, "dinkes-password-1")
-    config = PublisherConfig(
-        bootstrap_servers=dinkes.bootstrap_servers,
-        security=dinkes.security,
-        source=SOURCE_DUKCAPIL,
-        key_secret=b"k" * 32,
-        register_schemas=False,
-        topic_overrides={"PendudukUpdated": topic},
-        start_timeout_s=120,
-    )
-    async with Publisher(config) as publisher:
+    async with Publisher(_publisher_config(dinkes, topic)) as publisher:
         with pytest.raises(PublishAuthorizationError) as caught:
             await publisher.publish(penduduk(1))
     assert isinstance(caught.value, PublishError)
@@ -397,3 +402,20 @@ async def test_a_publisher_with_another_opds_credentials_is_refused_naming_the_s
     assert caught.value.message == (
         f"{user} may not write {topic}: only applications of its steward (DISDUKCAPIL) may"
     )
+
+
+@needs_client_security
+async def test_a_publisher_whose_user_may_write_nothing_is_refused_at_start(
+    secured_kafka: KafkaConnection,
+) -> None:
+    """The idempotent producer's first request needs a write grant: it is named at once."""
+    topic = await create_topic(secured_kafka, _unique("spbe.dukcapil.penduduk.v1.test"))
+    user = _unique("dinkes-simpus")
+    await create_user(secured_kafka, user, "dinkes-password-1")
+    dinkes = user_connection(secured_kafka, user, "dinkes-password-1")
+    publisher = Publisher(_publisher_config(dinkes, topic))
+    with pytest.raises(KafkaAuthorizationError) as caught:
+        await publisher.start()
+    assert caught.value.principal == user
+    assert caught.value.resource == "cluster"
+    assert f"{user} may not start the publisher" in caught.value.message

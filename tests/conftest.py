@@ -6,6 +6,9 @@ Where the broker comes from:
 - otherwise: a local KRaft broker from the Maven Central jars, in a temporary
   directory on free ports, stopped at the end of the session.
 
+``secured_kafka`` is a second, secured broker (``spbe-bus kafka up --secure``) for the tests
+of authentication, encryption and ACLs; it starts only when a test asks for it.
+
 ``pytest --kafka-version 4.4.0`` (or ``SPBE_KAFKA_VERSION=4.4.0``) runs every broker the
 suite starts, the session's and the tests' own clusters, on that Kafka release.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from bus.connection import KafkaConnection
 from bus.localkafka.layout import default_kafka_version
 from bus.localkafka.manager import LocalKafka
 from tests.support.kafka import create_topic
@@ -68,6 +72,22 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     layout = manager.up(port=free_port_block(2))
     try:
         yield layout.bootstrap_servers
+    finally:
+        manager.down()
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaConnection]:
+    """The operator's connection to the session's secured broker (``kafka up --secure``).
+
+    SASL_SSL with SCRAM-SHA-512 and the local CA; the StandardAuthorizer refuses what no
+    ACL allows; the operator is a super user. Started on first use only.
+    """
+    data_dir: Path = tmp_path_factory.mktemp("kafka-secured")
+    manager = LocalKafka(data_dir, ready_timeout_s=240)
+    layout = manager.up(port=free_port_block(3), secure=True)
+    try:
+        yield manager.connection(layout)
     finally:
         manager.down()
 

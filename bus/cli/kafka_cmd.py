@@ -45,6 +45,14 @@ def add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     up.add_argument("--heap-mb", type=int, default=None, help="JVM heap per node (default 512)")
     up.add_argument(
+        "--secure",
+        action="store_true",
+        default=None,
+        help="a new cluster in the production shape: SASL_SSL (SCRAM-SHA-512) for clients, "
+        "TLS between nodes, ACLs enforced; the operator's credentials go to "
+        "<data-dir>/credentials.json",
+    )
+    up.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT_S,
@@ -84,12 +92,21 @@ def add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _up(args: argparse.Namespace) -> int:
     manager = LocalKafka(args.data_dir, ready_timeout_s=args.timeout)
     layout = manager.up(
-        nodes=args.nodes, port=args.port, kafka_version=args.kafka_version, heap_mb=args.heap_mb
+        nodes=args.nodes,
+        port=args.port,
+        kafka_version=args.kafka_version,
+        heap_mb=args.heap_mb,
+        secure=args.secure,
     )
+    shape = "secured: SASL_SSL, ACLs enforced" if layout.secure else "plaintext"
     print(
-        f"Kafka {layout.kafka_version} is up ({layout.nodes} node(s), data in {manager.data_dir})"
+        f"Kafka {layout.kafka_version} is up ({layout.nodes} node(s), {shape}, "
+        f"data in {manager.data_dir})"
     )
     print(f"bootstrap: {layout.bootstrap_servers}")
+    if layout.secure:
+        print(f"operator credentials: {manager.credentials_file}")
+        print(f"  export SPBE_KAFKA_CREDENTIALS={manager.credentials_file}")
     return 0
 
 

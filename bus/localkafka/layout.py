@@ -2,7 +2,9 @@
 
 A cluster is ``nodes`` combined broker+controller processes on loopback. Node ``i``
 (1-based id) listens for clients on ``broker_ports[i-1]`` and for the controller
-quorum on ``controller_ports[i-1]``. The settings follow what a 2-core machine can
+quorum on ``controller_ports[i-1]``; a secured cluster (``secure``) also has a TLS
+listener for replication between nodes on ``replication_ports[i-1]``, and its clients
+use SASL_SSL (``secured.py``). The settings follow what a 2-core machine can
 carry: internal topics with one partition, no initial rebalance delay, a small
 log-cleaner buffer and a modest heap.
 """
@@ -17,6 +19,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bus.localkafka.secured import NodeListeners, secured_settings
+
 __all__ = [
     "DEFAULT_BROKER_PORT",
     "DEFAULT_HEAP_MB",
@@ -25,6 +29,7 @@ __all__ = [
     "ClusterLayout",
     "default_kafka_version",
     "new_cluster_id",
+    "node_name",
     "render_log4j2",
     "render_server_properties",
 ]
@@ -41,6 +46,11 @@ LOG_CLEANER_DEDUPE_BUFFER_BYTES = 16 * 1024 * 1024
 def default_kafka_version() -> str:
     """``$SPBE_KAFKA_VERSION``, else :data:`DEFAULT_KAFKA_VERSION`."""
     return os.environ.get("SPBE_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION
+
+
+def node_name(node_id: int) -> str:
+    """A node's name: its certificate's common name in a secured cluster."""
+    return f"kafka-{node_id}"
 
 
 def new_cluster_id() -> str:
@@ -66,6 +76,9 @@ class ClusterLayout(BaseModel):
     broker_ports: tuple[int, ...] = (DEFAULT_BROKER_PORT,)
     controller_ports: tuple[int, ...] = (DEFAULT_BROKER_PORT + 1,)
     heap_mb: int = Field(default=DEFAULT_HEAP_MB, ge=128)
+    #: SASL_SSL for clients, TLS between nodes, the StandardAuthorizer (``secured.py``).
+    secure: bool = False
+    replication_ports: tuple[int, ...] = ()
 
     @model_validator(mode="after")
     def _ports_line_up(self) -> Self:
@@ -73,7 +86,11 @@ class ClusterLayout(BaseModel):
             raise ValueError("broker_ports and controller_ports must have one entry per node")
         if len(self.broker_ports) not in (1, 3):
             raise ValueError("a local cluster has 1 or 3 nodes")
-        every = self.broker_ports + self.controller_ports
+        if self.secure and len(self.replication_ports) != len(self.broker_ports):
+            raise ValueError("a secured cluster has one replication port per node")
+        if not self.secure and self.replication_ports:
+            raise ValueError("replication_ports belong to a secured cluster (secure: true)")
+        every = self.broker_ports + self.controller_ports + self.replication_ports
         if len(set(every)) != len(every):
             raise ValueError(f"ports must all differ, got {sorted(every)}")
         for port in every:
@@ -85,16 +102,18 @@ class ClusterLayout(BaseModel):
     def for_base_port(
         cls, *, nodes: int = 1, port: int = DEFAULT_BROKER_PORT, **kwargs: object
     ) -> ClusterLayout:
-        """Ports counted up from ``port``: brokers first, then controllers.
+        """Ports counted up from ``port``: brokers first, then controllers, then replication.
 
         One node on 9092 uses 9092 (clients) and 9093 (controller); three nodes use
-        9092-9094 for clients and 9095-9097 for the controller quorum.
+        9092-9094 for clients and 9095-9097 for the controller quorum. A secured cluster
+        (``secure=True``) adds one replication port per node after those (9094; 9098-9100).
         """
         brokers = tuple(port + i for i in range(nodes))
         controllers = tuple(port + nodes + i for i in range(nodes))
-        return cls.model_validate(
-            {"broker_ports": brokers, "controller_ports": controllers, **kwargs}
-        )
+        fields: dict[str, object] = {"broker_ports": brokers, "controller_ports": controllers}
+        if kwargs.get("secure"):
+            fields["replication_ports"] = tuple(port + 2 * nodes + i for i in range(nodes))
+        return cls.model_validate({**fields, **kwargs})
 
     @property
     def nodes(self) -> int:
@@ -123,21 +142,23 @@ class ClusterLayout(BaseModel):
     def controller_port(self, node_id: int) -> int:
         return self.controller_ports[node_id - 1]
 
+    def replication_port(self, node_id: int) -> int:
+        return self.replication_ports[node_id - 1]
+
+    def all_ports(self, node_id: int) -> tuple[int, ...]:
+        """Every port node ``node_id`` listens on."""
+        ports = (self.broker_port(node_id), self.controller_port(node_id))
+        return ports + ((self.replication_port(node_id),) if self.secure else ())
+
     def quorum_voters(self) -> str:
         return ",".join(
             f"{node_id}@{self.host}:{self.controller_port(node_id)}" for node_id in self.node_ids
         )
 
 
-def render_server_properties(layout: ClusterLayout, node_id: int, data_dir: Path) -> str:
-    """The ``server.properties`` of one combined broker+controller node."""
+def _plaintext_listeners(layout: ClusterLayout, node_id: int) -> dict[str, object]:
     host = layout.host
-    rf = layout.replication_factor
-    isr = layout.min_insync_replicas
-    settings: dict[str, object] = {
-        "process.roles": "broker,controller",
-        "node.id": node_id,
-        "controller.quorum.voters": layout.quorum_voters(),
+    return {
         "listeners": (
             f"PLAINTEXT://{host}:{layout.broker_port(node_id)},"
             f"CONTROLLER://{host}:{layout.controller_port(node_id)}"
@@ -146,6 +167,46 @@ def render_server_properties(layout: ClusterLayout, node_id: int, data_dir: Path
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    }
+
+
+def render_server_properties(
+    layout: ClusterLayout,
+    node_id: int,
+    data_dir: Path,
+    *,
+    keystore: Path | None = None,
+    truststore: Path | None = None,
+) -> str:
+    """The ``server.properties`` of one combined broker+controller node.
+
+    A secured layout needs the node's PEM ``keystore`` (key and chain) and the CA's PEM
+    ``truststore``.
+    """
+    host = layout.host
+    rf = layout.replication_factor
+    isr = layout.min_insync_replicas
+    if layout.secure:
+        if keystore is None or truststore is None:
+            raise ValueError("a secured node needs its keystore and the truststore")
+        listeners = secured_settings(
+            NodeListeners(
+                client_bind=f"{host}:{layout.broker_port(node_id)}",
+                client_advertised=f"{host}:{layout.broker_port(node_id)}",
+                controller=f"{host}:{layout.controller_port(node_id)}",
+                replication=f"{host}:{layout.replication_port(node_id)}",
+                keystore=str(keystore),
+                truststore=str(truststore),
+            ),
+            node_names=[node_name(n) for n in layout.node_ids],
+        )
+    else:
+        listeners = _plaintext_listeners(layout, node_id)
+    settings: dict[str, object] = {
+        "process.roles": "broker,controller",
+        "node.id": node_id,
+        "controller.quorum.voters": layout.quorum_voters(),
+        **listeners,
         "log.dirs": str(data_dir),
         "num.partitions": 1,
         "default.replication.factor": rf,

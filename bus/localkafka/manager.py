@@ -7,6 +7,8 @@ Layout of a data directory::
     <data_dir>/node-<id>/data/       the node's log.dirs (survives down/up)
     <data_dir>/node-<id>/kafka.log   the broker log;  kafka.out: JVM stdout/stderr
     <data_dir>/node-<id>/kafka.pid   the PID of the running broker
+    <data_dir>/tls/, node-<id>/tls/, credentials.json   a secured cluster's CA, node
+                                     certificates and operator credentials (secure_setup.py)
 
 Every process this module signals is one whose PID file it wrote and whose command
 line names this node's ``server.properties``.
@@ -32,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bus.connection import KafkaConnection
 from bus.errors import (
     BrokerNotReadyError,
     ClusterLayoutError,
@@ -49,6 +52,13 @@ from bus.localkafka.layout import (
 )
 from bus.localkafka.processes import is_alive, is_our_broker, read_pid
 from bus.localkafka.readiness import broker_ids
+from bus.localkafka.secure_setup import (
+    credentials_path,
+    operator_connection,
+    prepare_node_tls,
+    prepare_operator,
+    scram_format_argument,
+)
 from bus.logs import get_logger
 
 __all__ = [
@@ -188,7 +198,7 @@ class LocalKafka:
             )
         answering: set[int] = set()
         if any(n.running for n in nodes):
-            answering = broker_ids(layout.bootstrap_servers, timeout_s=probe_timeout_s)
+            answering = broker_ids(self.connection(layout), timeout_s=probe_timeout_s)
         return ClusterStatus(self.data_dir, layout, tuple(nodes), frozenset(answering))
 
     def log_tail(self, node_id: int, lines: int = 40) -> str:
@@ -202,8 +212,28 @@ class LocalKafka:
 
     # -- up ------------------------------------------------------------------------------
 
+    def connection(self, layout: ClusterLayout | None = None) -> KafkaConnection:
+        """How the operator reaches this cluster: SASL_SSL with the credentials file when
+        it is secured, plaintext otherwise."""
+        layout = layout or self.stored_layout()
+        if layout is None:
+            raise LocalKafkaError(
+                f"no cluster in {self.data_dir}", fix="start one with 'spbe-bus kafka up'"
+            )
+        return operator_connection(self.data_dir, layout)
+
+    @property
+    def credentials_file(self) -> Path:
+        """The operator's credentials of a secured cluster (0600; CA and password)."""
+        return credentials_path(self.data_dir)
+
     def _choose_layout(
-        self, nodes: int | None, port: int | None, kafka_version: str | None, heap_mb: int | None
+        self,
+        nodes: int | None,
+        port: int | None,
+        kafka_version: str | None,
+        heap_mb: int | None,
+        secure: bool | None,
     ) -> ClusterLayout:
         stored = self.stored_layout()
         if stored is None:
@@ -214,7 +244,16 @@ class LocalKafka:
                 nodes=nodes or 1,
                 port=port or DEFAULT_BROKER_PORT,
                 kafka_version=kafka_version or default_kafka_version(),
+                secure=bool(secure),
                 **extra,
+            )
+        if secure is not None and secure != stored.secure:
+            shape = "a secured" if stored.secure else "an unsecured (plaintext)"
+            raise ClusterLayoutError(
+                f"{self.data_dir} holds {shape} cluster; asked for "
+                f"{'a secured' if secure else 'a plaintext'} one",
+                fix="use another --data-dir for a different cluster, or remove this one with "
+                f"'spbe-bus kafka down --purge --data-dir {self.data_dir}'",
             )
         if nodes is not None and nodes != stored.nodes:
             raise ClusterLayoutError(
@@ -243,20 +282,21 @@ class LocalKafka:
         port: int | None = None,
         kafka_version: str | None = None,
         heap_mb: int | None = None,
+        secure: bool | None = None,
     ) -> ClusterLayout:
         """Start every node that is not running and wait until all answer clients.
 
         Idempotent: nodes that run are left alone, so after one node crashed ``up`` starts
         exactly that node; when every node runs this returns the layout at once.
+        ``secure`` makes a new cluster the production shape (``secured.py``): SASL_SSL
+        with SCRAM for clients, TLS between nodes, ACLs enforced, the operator's
+        credentials in :attr:`credentials_file`. A stored cluster keeps its shape.
         """
-        layout = self._choose_layout(nodes, port, kafka_version, heap_mb)
+        layout = self._choose_layout(nodes, port, kafka_version, heap_mb, secure)
         to_start = [n for n in layout.node_ids if self.running_pid(n) is None]
         if not to_start:
             return layout
-        _check_ports_free(
-            layout.host,
-            [p for n in to_start for p in (layout.broker_port(n), layout.controller_port(n))],
-        )
+        _check_ports_free(layout.host, [p for n in to_start for p in layout.all_ports(n)])
         java = find_java(self._java)
         libs = resolve_kafka(layout.kafka_version, cache_dir=self._cache_dir)
         self._store_layout(layout)
@@ -277,8 +317,12 @@ class LocalKafka:
     def _write_node_files(self, layout: ClusterLayout, node_id: int) -> None:
         node_dir = self.node_dir(node_id)
         (node_dir / "data").mkdir(parents=True, exist_ok=True)
+        stores: dict[str, Path] = {}
+        if layout.secure:
+            tls = prepare_node_tls(self.data_dir, layout, node_id)
+            stores = {"keystore": tls.keystore, "truststore": tls.truststore}
         self._properties_file(node_id).write_text(
-            render_server_properties(layout, node_id, node_dir / "data")
+            render_server_properties(layout, node_id, node_dir / "data", **stores)
         )
         (node_dir / "log4j2.properties").write_text(render_log4j2(self.log_file(node_id)))
 
@@ -308,6 +352,9 @@ class LocalKafka:
             "-c",
             str(self._properties_file(node_id)),
         ]
+        if layout.secure:
+            operator = prepare_operator(self.data_dir, layout)
+            cmd += ["--add-scram", scram_format_argument(operator)]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -358,7 +405,7 @@ class LocalKafka:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            answering = broker_ids(layout.bootstrap_servers, timeout_s=min(5.0, remaining))
+            answering = broker_ids(self.connection(layout), timeout_s=min(5.0, remaining))
             if answering >= wanted:
                 return
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))

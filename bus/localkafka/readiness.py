@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
 
+from bus.connection import KafkaConnection, as_connection
 from bus.startup import LiveNodeAdmin
 
 __all__ = ["broker_ids", "broker_ids_async", "run_blocking"]
@@ -30,16 +31,18 @@ def _quiet_client_logs() -> Iterator[None]:
         client_log.setLevel(previous)
 
 
-async def broker_ids_async(bootstrap_servers: str, *, timeout_s: float = 5.0) -> set[int]:
-    """The node ids a metadata request reports; empty if no broker answered."""
+async def broker_ids_async(kafka: KafkaConnection | str, *, timeout_s: float = 5.0) -> set[int]:
+    """The node ids a metadata request reports; empty if no broker answered.
+
+    On a secured cluster ask as a super user: until the authorizer has loaded the
+    metadata only super users get an answer.
+    """
     with _quiet_client_logs():
-        return await _ask_metadata(bootstrap_servers, timeout_s)
+        return await _ask_metadata(as_connection(kafka), timeout_s)
 
 
-async def _ask_metadata(bootstrap_servers: str, timeout_s: float) -> set[int]:
-    admin = LiveNodeAdmin(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-    )
+async def _ask_metadata(kafka: KafkaConnection, timeout_s: float) -> set[int]:
+    admin = LiveNodeAdmin(**kafka.aiokafka_options(), request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         cluster = await asyncio.wait_for(admin.describe_cluster(), timeout_s)
@@ -60,6 +63,6 @@ def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def broker_ids(bootstrap_servers: str, *, timeout_s: float = 5.0) -> set[int]:
+def broker_ids(kafka: KafkaConnection | str, *, timeout_s: float = 5.0) -> set[int]:
     """Blocking form of :func:`broker_ids_async`."""
-    return run_blocking(broker_ids_async(bootstrap_servers, timeout_s=timeout_s))
+    return run_blocking(broker_ids_async(kafka, timeout_s=timeout_s))

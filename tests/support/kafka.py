@@ -1,4 +1,8 @@
-"""Small aiokafka helpers for tests: create a topic, produce, read everything back."""
+"""Small aiokafka helpers for tests: create a topic, produce, read everything back.
+
+Each takes a bootstrap string (the plaintext session broker) or a ``KafkaConnection``
+(e.g. the ``secured_kafka`` operator).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,23 @@ from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from bus.connection import KafkaConnection, as_connection
+
+#: A bootstrap string (plaintext) or a connection with its security settings.
+Kafka = KafkaConnection | str
+
 __all__ = ["committed_offsets", "create_topic", "leaders", "partitions_of", "produce", "read_all"]
 
 
 async def create_topic(
-    bootstrap: str,
+    bootstrap: Kafka,
     name: str,
     *,
     partitions: int = 1,
     replication: int = 1,
     configs: dict[str, str] | None = None,
 ) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).aiokafka_options())
     await admin.start()
     try:
         await admin.create_topics(
@@ -34,7 +43,7 @@ async def create_topic(
 
 
 async def produce(
-    bootstrap: str,
+    bootstrap: Kafka,
     topic: str,
     values: Sequence[bytes],
     *,
@@ -42,18 +51,20 @@ async def produce(
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Send every value with acks=all and idempotence, waiting for each acknowledgement."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
+    producer = AIOKafkaProducer(
+        **as_connection(bootstrap).aiokafka_options(), acks="all", enable_idempotence=True
+    )
     try:
+        await producer.start()
         futures = [await producer.send(topic, value, key=key, headers=headers) for value in values]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
 
-async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
+async def leaders(bootstrap: Kafka, topic: str) -> dict[int, int]:
     """Partition -> the node id leading it (-1 while none does)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).aiokafka_options())
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic])
@@ -62,19 +73,21 @@ async def leaders(bootstrap: str, topic: str) -> dict[int, int]:
     return {p["partition"]: p["leader"] for p in described["partitions"]}
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+async def partitions_of(bootstrap: Kafka, topic: str) -> list[int]:
     partitions = sorted(await leaders(bootstrap, topic))
     assert partitions, f"topic {topic} has no partitions"
     return partitions
 
 
 async def read_all(
-    bootstrap: str, topic: str, expected: int, *, timeout_s: float = 120.0
+    bootstrap: Kafka, topic: str, expected: int, *, timeout_s: float = 120.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read a topic from the beginning until ``expected`` records arrived (or time runs out)."""
     partitions = await partitions_of(bootstrap, topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **as_connection(bootstrap).aiokafka_options(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
@@ -92,9 +105,9 @@ async def read_all(
     return records
 
 
-async def committed_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+async def committed_offsets(bootstrap: Kafka, group: str) -> dict[TopicPartition, int]:
     """The group's committed offsets (waiting for a coordinator on a fresh cluster)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**as_connection(bootstrap).aiokafka_options())
     await admin.start()
     try:
         retrying = AsyncRetrying(

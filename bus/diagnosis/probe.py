@@ -28,7 +28,10 @@ wording of aiokafka's log lines, which is not an API. The cost is a few connecti
 only after a start failed. The probes that do not verify the certificate (reading its
 names, testing whether a listener speaks TLS) send no credentials.
 
-A verdict is given only when no bootstrap server accepted the client: a cluster where one
+A step that times out gives no verdict (a listener of another protocol answers at once, by
+closing the connection; a broker that is starting does not answer), so a cluster coming
+back is waited for as before. A verdict is given only when no bootstrap server accepted
+the client: a cluster where one
 broker accepts and another refuses is left to the start's retries.
 """
 
@@ -45,6 +48,7 @@ from aiokafka.errors import (
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
+    KafkaTimeoutError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
@@ -212,13 +216,19 @@ async def _peer_names(host: str, port: int, timeout_s: float) -> list[str] | Non
     return certificate_names(der) if der else None
 
 
+def _timed_out(failure: BaseException) -> bool:
+    """A listener that did not answer in time: a broker starting or overloaded, not one of
+    another protocol (which answers at once, by closing the connection)."""
+    return isinstance(failure, TimeoutError | KafkaTimeoutError)
+
+
 def _dropped_handshake(failure: BaseException) -> bool:
     """A handshake the listener answered with something that is not TLS, or closed."""
     if isinstance(failure, ssl.SSLEOFError):
         return True
     if isinstance(failure, ssl.SSLError):
         return failure.reason in _NOT_TLS_REASONS
-    return isinstance(failure, ConnectionError | TimeoutError)
+    return isinstance(failure, ConnectionError)
 
 
 async def _tls_refusal(
@@ -229,6 +239,8 @@ async def _tls_refusal(
     failure: BaseException,
     timeout_s: float,
 ) -> Verdict:
+    if _timed_out(failure):
+        return None
     if _dropped_handshake(failure):
         listener = await _listener_kind(host, port, tls=False, timeout_s=timeout_s)
         if listener is not None:
@@ -281,9 +293,9 @@ async def _kafka_refusal(
             "SSL" if security.tls else "PLAINTEXT",
             "it refused a SASL handshake",
         )
-    except (KafkaError, OSError, TimeoutError):
-        if security.tls:
-            return None  # TLS worked; the broker did not answer Kafka requests: no verdict
+    except (KafkaError, OSError, TimeoutError) as exc:
+        if security.tls or _timed_out(exc):
+            return None  # the broker did not answer Kafka requests (in time): no verdict
         listener = await _listener_kind(host, port, tls=True, timeout_s=timeout_s)
         if listener is None:
             return None

@@ -31,8 +31,8 @@ names, testing whether a listener speaks TLS) send no credentials.
 A step that times out gives no verdict (a listener of another protocol answers at once, by
 closing the connection; a broker that is starting does not answer), so a cluster coming
 back is waited for as before. A verdict is given only when no bootstrap server accepted
-the client: a cluster where one
-broker accepts and another refuses is left to the start's retries.
+the client: a cluster where one broker accepts and another refuses is left to the start's
+retries.
 """
 
 from __future__ import annotations

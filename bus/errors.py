@@ -15,7 +15,12 @@ flag instead of matching on class names.
     │   └── BrokerNotReadyError                   did not answer in time, or exited
     ├── LifecycleError (RuntimeError)             used before start() or after stop()
     ├── KafkaUnavailableError                     Kafka did not answer a start in time
-    ├── KafkaRefusedError                         Kafka refused a start (waiting won't help)
+    ├── KafkaRefusedError                         Kafka refused a client (waiting won't help)
+    │   ├── KafkaAuthenticationError              user name or password refused (SASL)
+    │   ├── KafkaTlsError                         TLS: unknown CA, host name not in the certificate
+    │   ├── KafkaSecurityProtocolError            the listener speaks another security protocol
+    │   └── KafkaAuthorizationError               an ACL refused a write, a read, a group
+    │       └── PublishAuthorizationError         ... a publish (also a PublishError)
     ├── PublishError                              the broker did not acknowledge an event
     ├── DeliveryError                             a subscriber could not record an outcome
     ├── HandlerError                              raised by handlers to say what a failure is
@@ -58,13 +63,18 @@ __all__ = [
     "HandlerError",
     "IncompatibleSchemaError",
     "JavaNotFoundError",
+    "KafkaAuthenticationError",
+    "KafkaAuthorizationError",
     "KafkaRefusedError",
+    "KafkaSecurityProtocolError",
+    "KafkaTlsError",
     "KafkaUnavailableError",
     "LifecycleError",
     "LocalKafkaError",
     "MavenNotFoundError",
     "PermanentError",
     "PortInUseError",
+    "PublishAuthorizationError",
     "PublishError",
     "TransientError",
     "UnknownSchemaError",
@@ -139,7 +149,60 @@ class KafkaUnavailableError(BusError):
 
 
 class KafkaRefusedError(BusError):
-    """Kafka answered a client's start with an error that waiting does not cure."""
+    """Kafka answered a client with an error that waiting does not cure."""
+
+
+class KafkaAuthenticationError(KafkaRefusedError):
+    """A broker refused the client's SASL user name or password, or its mechanism.
+
+    ``user`` and ``broker`` name who was refused where; the password is never part of it.
+    """
+
+    def __init__(self, message: str, *, fix: str, user: str | None, broker: str) -> None:
+        self.user = user
+        self.broker = broker
+        super().__init__(message, fix=fix)
+
+
+class KafkaTlsError(KafkaRefusedError):
+    """The TLS handshake with a broker failed: a CA the client does not trust, a host name
+    the broker's certificate does not name, a client certificate the broker asks for."""
+
+    def __init__(self, message: str, *, fix: str, broker: str, reason: str) -> None:
+        self.broker = broker
+        #: ``unknown_ca``, ``host_name``, ``expired``, ``client_certificate`` or ``handshake``.
+        self.reason = reason
+        super().__init__(message, fix=fix)
+
+
+class KafkaSecurityProtocolError(KafkaRefusedError):
+    """The listener speaks another security protocol than the client's (TLS or not, SASL or
+    not); ``expected`` says what it seems to expect."""
+
+    def __init__(self, message: str, *, fix: str, broker: str, expected: str) -> None:
+        self.broker = broker
+        self.expected = expected
+        super().__init__(message, fix=fix)
+
+
+class KafkaAuthorizationError(KafkaRefusedError):
+    """An ACL refused an operation: ``principal`` may not ``operation`` the ``resource``
+    (a topic or a consumer group)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fix: str,
+        principal: str | None,
+        operation: str,
+        resource: str,
+    ) -> None:
+        self.principal = principal
+        #: ``write``, ``read`` or ``use`` (a consumer group).
+        self.operation = operation
+        self.resource = resource
+        super().__init__(message, fix=fix)
 
 
 class PublishError(BusError):
@@ -148,6 +211,11 @@ class PublishError(BusError):
     ``retriable`` is set per instance from the cause: a broker that was briefly away is
     retriable, an event that is too large is not.
     """
+
+
+class PublishAuthorizationError(KafkaAuthorizationError, PublishError):
+    """A publish an ACL refused: a :class:`PublishError` (never retriable) that code catching
+    either a failed publish or a refused authorization sees."""
 
 
 class DeliveryError(BusError):

@@ -8,6 +8,13 @@ logs the wait once (``kafka.waiting``, with what is waited for and why), and the
 :class:`KafkaUnavailableError` with a fix. An error that no wait can cure (a bad setting, a
 refused authorisation) is raised at once.
 
+Given the client's ``security``, a try that failed to connect is explained by
+:func:`bus.diagnosis.diagnose_connection`: a wrong password, an untrusted certificate or a
+listener of another protocol is raised at once as its named error
+(:class:`~bus.errors.KafkaAuthenticationError`, :class:`~bus.errors.KafkaTlsError`,
+:class:`~bus.errors.KafkaSecurityProtocolError`) instead of aiokafka's "Unable to bootstrap"
+after the whole timeout. An ACL refusal becomes :class:`~bus.errors.KafkaAuthorizationError`.
+
 :class:`LiveNodeAdmin` is the aiokafka admin client with one change: a request that may go
 to any broker goes to one that accepts a connection, not to a random one, which may be the
 broker that just died (aiokafka's default).
@@ -32,6 +39,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from bus.connection import KafkaSecurity
+from bus.diagnosis import authorization_error, diagnose_connection, is_connection_failure
 from bus.errors import BusError, ConfigError, KafkaRefusedError, KafkaUnavailableError
 from bus.logs import get_logger
 
@@ -101,10 +110,15 @@ def is_transient_failure(exc: BaseException) -> bool:
     """Whether a failed Kafka request (or client start) may succeed if tried again unchanged.
 
     Kafka's own ``retriable`` flag, plus timeouts and connection errors, which aiokafka
-    leaves unflagged but which a broker that is away or electing leaders causes.
+    leaves unflagged but which a broker that is away or electing leaders causes, and
+    ``AuthorizerNotReadyException``: right after a cluster starts, only super users get in
+    until the authorizer has loaded the metadata (Kafka sends it without an error code of
+    its own, so it is recognised by name).
     """
     if isinstance(exc, BusError):
         return exc.retriable
+    if "AuthorizerNotReady" in f"{type(exc).__name__} {exc}":
+        return True
     if isinstance(exc, KafkaTimeoutError | UnrecognizedBrokerVersion):
         # A broker that is starting may answer ApiVersions late or not at all.
         return True
@@ -126,6 +140,7 @@ async def wait_for_kafka(
     bootstrap_servers: str,
     timeout_s: float | None = None,
     unavailable: type[KafkaUnavailableError] = KafkaUnavailableError,
+    security: KafkaSecurity | None = None,
 ) -> T:
     """Run ``attempt`` until it succeeds, retrying retriable failures for ``timeout_s``.
 
@@ -134,6 +149,11 @@ async def wait_for_kafka(
     ``unavailable`` (a :class:`KafkaUnavailableError`) once the time is up, a non-retriable
     :class:`~bus.errors.BusError` as it is, and any other non-retriable Kafka error as
     :class:`KafkaRefusedError`. ``timeout_s`` defaults to :func:`default_start_timeout_s`.
+
+    ``security`` (the client's) lets a try that could not connect be diagnosed: a refused
+    password, an untrusted certificate or a listener of another protocol is raised at once
+    as its named :class:`KafkaRefusedError`. An ACL refusal is raised as
+    :class:`~bus.errors.KafkaAuthorizationError` naming the principal.
     """
     timeout_s = default_start_timeout_s() if timeout_s is None else timeout_s
     started = time.monotonic()
@@ -163,11 +183,30 @@ async def wait_for_kafka(
         else:
             log.debug("kafka.waiting", **fields)
 
+    async def diagnosed() -> T:
+        try:
+            return await attempt()
+        except Exception as exc:
+            if security is None or not is_connection_failure(exc):
+                raise
+            refusal = await diagnose_connection(bootstrap_servers, security)
+            if refusal is None:
+                raise
+            log.warning(
+                "kafka.refused",
+                what=what,
+                bootstrap=bootstrap_servers,
+                security=security.describe(),
+                error=type(refusal).__name__,
+                detail=refusal.message,
+            )
+            raise refusal from exc
+
     async def bounded() -> T:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError(f"no time left to {what}")
-        return await asyncio.wait_for(attempt(), remaining)
+        return await asyncio.wait_for(diagnosed(), remaining)
 
     retrying = AsyncRetrying(
         stop=stop_after_delay(timeout_s),
@@ -183,6 +222,13 @@ async def wait_for_kafka(
             # A try cut off by the deadline says less than the error before it.
             last = last_seen if isinstance(exc, TimeoutError) and last_seen else exc
             raise _timed_out(what, bootstrap_servers, timeout_s, last, unavailable) from exc
+        # An ACL refusal, raised as it is or inside a bus error (the publisher's start).
+        kafka_error = exc.__cause__ if isinstance(exc, BusError) else exc
+        principal = security.username if security is not None and security.sasl else None
+        if not isinstance(exc, KafkaRefusedError) and kafka_error is not None:
+            denied = authorization_error(kafka_error, principal=principal, what=what)
+            if denied is not None:
+                raise denied from exc
         if isinstance(exc, BusError) or not isinstance(exc, KafkaError):
             raise
         raise KafkaRefusedError(
@@ -205,10 +251,12 @@ async def start_client(
     *,
     bootstrap_servers: str,
     timeout_s: float | None = None,
+    security: KafkaSecurity | None = None,
 ) -> C:
     """Build an aiokafka client with ``make`` and start it, waiting as :func:`wait_for_kafka`.
 
-    A failed try closes the client it built; the next try builds a new one.
+    A failed try closes the client it built; the next try builds a new one. ``security`` is
+    the client's (what ``make`` builds it with), for :func:`wait_for_kafka`'s diagnosis.
     """
 
     async def attempt() -> C:
@@ -221,7 +269,7 @@ async def start_client(
         return client
 
     return await wait_for_kafka(
-        what, attempt, bootstrap_servers=bootstrap_servers, timeout_s=timeout_s
+        what, attempt, bootstrap_servers=bootstrap_servers, timeout_s=timeout_s, security=security
     )
 
 

@@ -15,6 +15,10 @@ failures and exhausted retries are dead-lettered with their cause, and the parti
 moves on. A stop (SIGTERM/SIGINT) finishes the record in hand, commits, and leaves the
 group within ``shutdown_timeout_s``.
 
+A read or a consumer group an ACL refuses stops :meth:`Subscriber.run` with
+:class:`~bus.errors.KafkaAuthorizationError` (a subscription missing, expired or not applied;
+another subscriber's group), after committing what was done: nothing accepted is lost.
+
 Why this module is longer than 400 lines: the loop, the per-event retries, the wait for a
 registry that is away and the commits are one state machine over the consumer's offsets
 (``_done`` and ``_committed``); split, the rule "never an offset without an outcome" would
@@ -33,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, TopicAuthorizationFailedError
 from aiokafka.structs import ConsumerRecord
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import (
@@ -60,7 +64,8 @@ from bus.delivery import (
     dlq_topic,
     is_retriable,
 )
-from bus.errors import LifecycleError
+from bus.diagnosis import AUTHORIZATION_ERRORS, authorization_error, sasl_user, unauthorized_topics
+from bus.errors import KafkaAuthorizationError, LifecycleError
 from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
 from bus.registry import DEFAULT_TOPIC as DEFAULT_REGISTRY_TOPIC
@@ -267,16 +272,39 @@ class Subscriber(Lifecycle):
         consumer = self._consumer
         try:
             while not self._stopping.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=500, max_records=self.config.max_poll_records
-                )
-                if not batch:
-                    continue
-                await self._process_batch(batch)
-                await self._commit(set(batch), reason="batch")
+                try:
+                    batch = await consumer.getmany(
+                        timeout_ms=500, max_records=self.config.max_poll_records
+                    )
+                except AUTHORIZATION_ERRORS as exc:
+                    raise self._refused(exc) from exc
+                if batch:
+                    await self._process_batch(batch)
+                    await self._commit(set(batch), reason="batch")
+                self._check_access(consumer)
         finally:
             await self._commit(set(self._done), reason="stop")
             self._running = None
+
+    def _refused(self, exc: BaseException) -> KafkaAuthorizationError | BaseException:
+        """An aiokafka authorization error as the named error of this subscriber."""
+        return (
+            authorization_error(
+                exc,
+                principal=sasl_user(self.config),
+                what="read",
+                subscriber=self.config.subscriber_id,
+                group=self.config.group_id,
+            )
+            or exc
+        )
+
+    def _check_access(self, consumer: AIOKafkaConsumer) -> None:
+        """Stop on a topic the metadata says this principal may not read: aiokafka assigns
+        none of its partitions and raises nothing, so the subscriber would wait for ever."""
+        refused = sorted(unauthorized_topics(consumer) & set(self.config.topics))
+        if refused:
+            raise self._refused(TopicAuthorizationFailedError(refused[0]))
 
     async def run_until_signal(self) -> None:
         """:meth:`run`, stopping gracefully on SIGTERM or SIGINT."""
@@ -317,6 +345,11 @@ class Subscriber(Lifecycle):
             return
         try:
             await consumer.commit(offsets)
+        except AUTHORIZATION_ERRORS as exc:
+            if reason != "batch":  # stopping or revoked: the error that stops it is raised
+                self._log.warning("subscriber.commit_refused", reason=reason, error=exc.message)
+                return
+            raise self._refused(exc) from exc  # not committed: delivered again once allowed
         except (CommitFailedError, KafkaError) as exc:
             # Not lost: uncommitted events are delivered again and sinks drop the duplicates.
             self._log.warning("subscriber.commit_failed", reason=reason, error=type(exc).__name__)

@@ -156,10 +156,12 @@ class RecordsInFlight:
         *,
         timeout_s: float,
         on_lost_idempotence: Callable[[], None],
+        explain: Callable[[OutgoingRecord, BaseException], PublishError] = send_failure,
     ) -> None:
         self._placed = placed
         self._timeout_s = timeout_s
         self._on_lost_idempotence = on_lost_idempotence
+        self._explain = explain
 
     @property
     def count(self) -> int:
@@ -190,4 +192,4 @@ class RecordsInFlight:
                 continue
             if isinstance(error, LOST_IDEMPOTENCE):
                 self._on_lost_idempotence()
-            raise send_failure(entry.record, error) from error
+            raise self._explain(entry.record, error) from error

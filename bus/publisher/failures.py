@@ -1,4 +1,9 @@
-"""A Kafka error on a send, as the publisher reports it: retriable or not, with the fix."""
+"""A Kafka error on a send, as the publisher reports it: retriable or not, with the fix.
+
+A send an ACL refused (``TopicAuthorizationFailedError`` from the metadata wait or from the
+batch) is a :class:`~bus.errors.PublishAuthorizationError`: a ``PublishError`` that is also a
+``KafkaAuthorizationError``, never retriable, naming the principal, the topic and its steward.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from aiokafka.errors import (
     UnknownProducerId,
 )
 
+from bus.contract.names import steward_of
 from bus.contract.plan import OutgoingRecord
+from bus.diagnosis import AUTHORIZATION_ERRORS, authorization_error
 from bus.errors import PublishError
 
 __all__ = ["LOST_IDEMPOTENCE", "publish_error", "send_failure"]
@@ -40,8 +47,29 @@ def publish_error(record: OutgoingRecord, exc: KafkaError) -> PublishError:
     )
 
 
-def send_failure(record: OutgoingRecord, exc: BaseException) -> PublishError:
-    """What a failed send of ``record`` raises: a Kafka error explained, anything else named."""
+def send_failure(
+    record: OutgoingRecord,
+    exc: BaseException,
+    *,
+    principal: str | None = None,
+    steward: str | None = None,
+) -> PublishError:
+    """What a failed send of ``record`` raises: a Kafka error explained, anything else named.
+
+    ``principal`` is the SASL user that sent it; ``steward`` the steward of the record's
+    event type (the schema's ``spbe.steward``), else the OPD of its ``ce_source``.
+    """
+    if isinstance(exc, AUTHORIZATION_ERRORS):
+        denied = authorization_error(
+            exc,
+            principal=principal,
+            what="write",
+            steward=steward or steward_of(record.envelope.source),
+        )
+        if isinstance(denied, PublishError):
+            return denied
+        if denied is not None:
+            return PublishError(denied.message, fix=denied.fix, retriable=False)
     if isinstance(exc, KafkaError):
         return publish_error(record, exc)
     return PublishError(

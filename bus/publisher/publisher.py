@@ -16,6 +16,7 @@ from bus.contract.plan import OutgoingRecord, PublishingPlan
 from bus.contract.pseudonyms import Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
+from bus.diagnosis import sasl_user
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -219,7 +220,8 @@ class Publisher(Lifecycle):
     def _failed(self, record: OutgoingRecord, exc: BaseException) -> PublishError:
         if isinstance(exc, LOST_IDEMPOTENCE):
             self._stale_producer = True
-        return send_failure(record, exc)
+        # Its source stewards the event (the plans say so): send_failure names that steward.
+        return send_failure(record, exc, principal=sasl_user(self.config))
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         """The producer, renewed first if the broker no longer accepts its idempotence state."""
@@ -334,6 +336,7 @@ class Publisher(Lifecycle):
             placed,
             timeout_s=self.config.delivery_timeout_ms / 1000,
             on_lost_idempotence=self._lost_idempotence,
+            explain=self._failed,
         )
 
     def _lost_idempotence(self) -> None:

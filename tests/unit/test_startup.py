@@ -8,13 +8,22 @@ from collections.abc import Iterator
 import pytest
 import structlog
 from aiokafka.errors import (
+    InvalidTopicError,
     KafkaConnectionError,
     KafkaTimeoutError,
     NodeNotReadyError,
     TopicAuthorizationFailedError,
+    UnknownError,
 )
 
-from bus.errors import ConfigError, KafkaRefusedError, KafkaUnavailableError, PublishError
+from bus.connection import KafkaSecurity
+from bus.errors import (
+    ConfigError,
+    KafkaAuthorizationError,
+    KafkaRefusedError,
+    KafkaUnavailableError,
+    PublishError,
+)
 from bus.registry.errors import RegistryError, RegistryUnavailableError
 from bus.startup import (
     DEFAULT_START_TIMEOUT_S,
@@ -146,11 +155,36 @@ async def test_the_error_type_for_a_timeout_can_be_the_callers_own() -> None:
 
 
 async def test_a_refusal_fails_at_once() -> None:
-    attempt = Flaky(TopicAuthorizationFailedError())
+    attempt = Flaky(InvalidTopicError())
     with pytest.raises(KafkaRefusedError) as caught:
         await wait_for_kafka("start", attempt, bootstrap_servers=BOOTSTRAP, timeout_s=60)
     assert attempt.calls == 1
-    assert "TopicAuthorizationFailedError" in str(caught.value)
+    assert "InvalidTopicError" in str(caught.value)
+
+
+async def test_an_acl_refusal_fails_at_once_naming_the_principal_and_the_topic() -> None:
+    attempt = Flaky(TopicAuthorizationFailedError("_spbe.schemas"))
+    security = KafkaSecurity(
+        protocol="SASL_PLAINTEXT", username="dinkes-simpus", password="s3cret-pass"
+    )
+    with pytest.raises(KafkaAuthorizationError) as caught:
+        await wait_for_kafka(
+            "open the schema registry",
+            attempt,
+            bootstrap_servers=BOOTSTRAP,
+            timeout_s=60,
+            security=security,
+        )
+    assert attempt.calls == 1
+    assert "dinkes-simpus may not use the topic _spbe.schemas" in str(caught.value)
+    assert (caught.value.principal, caught.value.resource) == ("dinkes-simpus", "_spbe.schemas")
+    assert "s3cret-pass" not in str(caught.value)
+
+
+def test_an_authorizer_that_is_not_ready_yet_is_waited_for() -> None:
+    assert is_transient_failure(
+        UnknownError("AuthorizerNotReadyException: the authorizer is loading the metadata")
+    )
 
 
 async def test_a_bus_error_that_is_not_retriable_passes_through_unchanged() -> None:

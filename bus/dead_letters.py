@@ -66,6 +66,7 @@ class DeadLetterWriter(Lifecycle):
             ),
             "start the dead letter producer",
             bootstrap_servers=bootstrap,
+            security=connection.security,
             timeout_s=self._start_timeout_s,
         )
 

@@ -219,6 +219,7 @@ class Subscriber(Lifecycle):
                 ),
                 "start the consumer",
                 bootstrap_servers=bootstrap,
+                security=connection.security,
                 timeout_s=self.config.start_timeout_s,
             )
             consumer.subscribe(list(self.config.topics), listener=_CommitOnRevoke(self))

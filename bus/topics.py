@@ -49,6 +49,7 @@ async def ensure_topics(
         f"create the topics {names}",
         attempt,
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
         timeout_s=timeout_s,
     )
 

@@ -150,6 +150,7 @@ class AuditLog(Lifecycle):
                 ),
                 f"open the audit topic {self.topic}",
                 bootstrap_servers=bootstrap,
+                security=connection.security,
             )
         except (KafkaError, KafkaRefusedError) as exc:
             raise AuditError(
@@ -199,6 +200,7 @@ async def read_audit(
         ),
         "read the audit trail",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     records: list[AuditRecord] = []
     try:

@@ -130,6 +130,7 @@ async def _record_counts(
         lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "count records",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         starts = await consumer.beginning_offsets(tps)
@@ -252,6 +253,7 @@ async def _admin(connection: KafkaConnection) -> AsyncIterator[LiveNodeAdmin]:
             lambda: LiveNodeAdmin(**connection.aiokafka_options()),
             "read the cluster's topics",
             bootstrap_servers=bootstrap,
+            security=connection.security,
         )
         try:
             yield client

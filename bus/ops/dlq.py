@@ -91,6 +91,7 @@ async def dlq_topics_of(kafka: KafkaConnection | str, subscriber: str) -> list[s
         lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "list topics",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         topics: set[str] = await consumer.topics()
@@ -113,6 +114,7 @@ async def _bounds(connection: KafkaConnection, topic: str) -> dict[TopicPartitio
         lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "read offsets",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         lows = await consumer.beginning_offsets(tps)
@@ -298,6 +300,7 @@ async def purge(
         lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "purge dead letters",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         result = await admin.delete_records({tp: RecordsToDelete(before_offset=to_offset + 1)})

@@ -70,6 +70,7 @@ async def topic_partitions(
         lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "describe topics",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         described = await admin.describe_topics(list(topics))
@@ -101,6 +102,7 @@ async def plan_replay(
         lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
         "read offsets",
         bootstrap_servers=bootstrap_servers,
+        security=connection.security,
     )
     try:
         lows = await consumer.beginning_offsets(tps)
@@ -129,6 +131,7 @@ async def live_members(kafka: KafkaConnection | str, group: str) -> list[str]:
         lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         "describe consumer groups",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         # A fresh cluster creates its offsets topic on the first lookup: wait for it.
@@ -174,6 +177,7 @@ async def rewind(
         ),
         f"commit offsets of {subscriber}",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         consumer.assign(list(offsets))
@@ -220,6 +224,7 @@ async def read_window_batches(
         ),
         "read the replay windows",
         bootstrap_servers=connection.bootstrap_servers,
+        security=connection.security,
     )
     try:
         consumer.assign(list(wanted))

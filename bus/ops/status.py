@@ -220,12 +220,14 @@ async def subscriber_status(
         lambda: LiveNodeAdmin(**connection.aiokafka_options()),
         f"read the status of {subscriber}",
         bootstrap_servers=bootstrap,
+        security=connection.security,
     )
     try:
         consumer = await start_client(
             lambda: AIOKafkaConsumer(**connection.aiokafka_options(), enable_auto_commit=False),
             f"read the offsets of {subscriber}",
             bootstrap_servers=bootstrap,
+            security=connection.security,
         )
     except BaseException:
         await close_client(admin)

@@ -16,7 +16,6 @@ from bus.contract.plan import OutgoingRecord, PublishingPlan
 from bus.contract.pseudonyms import Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
-from bus.diagnosis import sasl_user
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -33,7 +32,6 @@ from bus.registry import SchemaRegistry
 from bus.startup import close_client, fix_for_unreachable, is_transient_failure, wait_for_kafka
 
 __all__ = ["Publisher"]
-
 
 log = get_logger(__name__)
 
@@ -96,6 +94,7 @@ class Publisher(Lifecycle):
             "start the publisher",
             self._new_producer,
             bootstrap_servers=self.config.bootstrap_servers,
+            security=self.config.security,
             timeout_s=self.config.start_timeout_s,
         )
         self._producer = producer
@@ -130,10 +129,11 @@ class Publisher(Lifecycle):
 
     async def _register_own_schemas(self) -> None:
         if self._registry is None:
+            config = self.config
             self._registry = SchemaRegistry(
-                self.config.connection,
-                topic=self.config.registry_topic,
-                start_timeout_s=self.config.start_timeout_s,
+                config.connection,
+                topic=config.registry_topic,
+                start_timeout_s=config.start_timeout_s,
             )
         await self._registry.start()
         opd = steward_of(self.config.source)
@@ -183,11 +183,7 @@ class Publisher(Lifecycle):
         if plan is None:
             plan = self._plan_for_stranger(event)
         return plan.record(
-            event,
-            sequence=sequence,
-            event_id=event_id,
-            traceparent=traceparent,
-            snapshot=snapshot,
+            event, sequence=sequence, event_id=event_id, traceparent=traceparent, snapshot=snapshot
         )
 
     def _plan_for_stranger(self, event: SpbeEvent) -> PublishingPlan:
@@ -221,7 +217,7 @@ class Publisher(Lifecycle):
         if isinstance(exc, LOST_IDEMPOTENCE):
             self._stale_producer = True
         # Its source stewards the event (the plans say so): send_failure names that steward.
-        return send_failure(record, exc, principal=sasl_user(self.config))
+        return send_failure(record, exc, principal=self.config.security.username)
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         """The producer, renewed first if the broker no longer accepts its idempotence state."""

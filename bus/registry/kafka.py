@@ -162,6 +162,7 @@ class SchemaRegistry(Lifecycle):
             f"open the schema registry (topic {self.topic})",
             attempt,
             bootstrap_servers=self.bootstrap_servers,
+            security=self.connection.security,
             timeout_s=self.start_timeout_s,
             unavailable=RegistryUnavailableError,
         )

@@ -65,6 +65,7 @@ _ENV_FIELDS = {
     "SPBE_KAFKA_CHECK_HOSTNAME": "check_hostname",
     "SPBE_KAFKA_CREDENTIALS": "credentials_file",
 }
+_PATH_KEYS = frozenset({"ca_file", "cert_file", "key_file", "credentials_file"})
 _CREDENTIAL_KEYS = frozenset(
     {"protocol", "sasl_mechanism", "username", "password", "ca_file", "cert_file", "key_file"}
 )
@@ -97,7 +98,11 @@ class KafkaSecurity(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _fill_from_credentials_file(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping) or not data.get("credentials_file"):
+        if not isinstance(data, Mapping):
+            return data
+        # An empty value (``${X_KAFKA_CREDENTIALS:-}`` unset) means "not given".
+        data = {k: v for k, v in data.items() if not (k in _PATH_KEYS and v == "")}
+        if not data.get("credentials_file"):
             return data
         path = Path(str(data["credentials_file"])).expanduser()
         stored = read_credentials_file(path)

@@ -33,6 +33,7 @@ from adapters.opd.bapenda import sipd
 from adapters.opd.day_one import DayOne, legacy_residents, play_day_one
 from adapters.opd.disdukcapil import siak
 from adapters.opd.dpmptsp import sicantik
+from adapters.opd.secured_scene import Refusal, grant_demo_access, try_what_dinkes_may_not
 from adapters.runner import load_adapter, run_adapter
 from bus.connection import KafkaConnection, as_connection
 from bus.contract.events import IzinDiterbitkan, PajakDaerahDibayar, PendudukUpdated
@@ -76,16 +77,31 @@ class Arrival:
 class StoryResult:
     arrivals: tuple[Arrival, ...]
     day_one: DayOne | None = None
+    #: How the adapters connected: ``SASL_SSL``, each as its own principal, or plaintext.
+    security: str = "PLAINTEXT"
+    refusals: tuple[Refusal, ...] = ()
+
+    @property
+    def secured(self) -> bool:
+        return self.security != "PLAINTEXT"
 
     @property
     def ok(self) -> bool:
         day_one_ok = self.day_one is None or self.day_one.arrived
-        return day_one_ok and all(a.arrived for a in self.arrivals)
+        refused = all(r.refused for r in self.refusals)
+        return day_one_ok and refused and all(a.arrived for a in self.arrivals)
 
     def as_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"ok": self.ok, "arrivals": [asdict(a) for a in self.arrivals]}
+        result: dict[str, Any] = {
+            "ok": self.ok,
+            "secured": self.secured,
+            "security": self.security,
+            "arrivals": [asdict(a) for a in self.arrivals],
+        }
         if self.day_one is not None:
             result["snapshot"] = asdict(self.day_one)
+        if self.refusals:
+            result["refusals"] = [asdict(r) for r in self.refusals]
         return result
 
 
@@ -152,13 +168,20 @@ def _scalar(engine: Engine, sql: str, **params: object) -> Any:
 
 
 async def play_story(
-    kafka: KafkaConnection | str, urls: dict[str, str], *, timeout_s: float = 120.0
+    kafka: KafkaConnection | str,
+    urls: dict[str, str],
+    *,
+    handover_dir: Path | None = None,
+    timeout_s: float = 120.0,
 ) -> StoryResult:
     """Run the OPD adapters, play the four steps, and report where each change arrived.
 
-    The adapters' files take their Kafka security from the ``SPBE_KAFKA_*`` environment.
+    On a secured cluster ``kafka`` is the operator's connection: it grants access from
+    the catalogue (hand-over files in ``handover_dir``), every adapter then runs as its
+    own principal, and the story ends with the attempts the brokers must refuse.
     """
     connection = as_connection(kafka)
+    secured = connection.security.sasl
     engines = {opd: create_engine(url) for opd, url in urls.items()}
     siak.create_tables(engines["disdukcapil"])
     sicantik.create_tables(engines["dpmptsp"])
@@ -175,6 +198,9 @@ async def play_story(
         "DISDUKCAPIL_KEY_SECRET": os.environ.get("DISDUKCAPIL_KEY_SECRET", DEMO_KEY_SECRET),
         "SPBE_CREATE_TABLES": "true",
     }
+    if secured:
+        handover = handover_dir or Path("handover")
+        env.update(await grant_demo_access(connection, handover))
     with _environment(env):
         adapters = [load_adapter(DEPLOY_DIR / name) for name in ADAPTER_FILES]
     stop = asyncio.Event()
@@ -281,4 +307,14 @@ async def play_story(
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         raise failures[0]
-    return StoryResult(tuple(arrivals), day_one)
+    refusals: list[Refusal] = []
+    if secured:
+        refusals = await try_what_dinkes_may_not(
+            connection, handover, key_secret=env["DISDUKCAPIL_KEY_SECRET"]
+        )
+    return StoryResult(
+        tuple(arrivals),
+        day_one,
+        security=connection.security.describe().split(" as ")[0],
+        refusals=tuple(refusals),
+    )

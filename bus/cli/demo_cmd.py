@@ -1,11 +1,13 @@
 """``spbe-bus demo``: the local broker, three OPDs, one citizen's changes propagating.
 
-Brings up the local Kafka broker, creates the demo OPD databases (SQLite files by
-default; ``--db-url`` puts them on a PostgreSQL or MariaDB server), starts the outbox
-relays and sinks from ``deploy/adapters``, publishes SIAK's existing residents with the
-day-one snapshot, plays the story in :mod:`adapters.opd.story`,
-and prints where each change arrived and how long it took. Exit 0 only if every change
-arrived everywhere it should.
+Brings up the local Kafka broker secured as production is (``kafka up --secure``: SASL_SSL,
+ACLs enforced), grants access from ``deploy/catalog.yaml`` as the operator, creates the
+demo OPD databases (SQLite files by default; ``--db-url`` puts them on a PostgreSQL or
+MariaDB server), starts the outbox relays and sinks from ``deploy/adapters``, each as its
+own principal, publishes SIAK's existing residents with the day-one snapshot, plays the
+story in :mod:`adapters.opd.story`, and prints where each change arrived and how long it
+took, then what the brokers refused Dinkes. Exit 0 only if every change arrived everywhere
+it should and every refusal happened.
 """
 
 from __future__ import annotations
@@ -54,15 +56,17 @@ def _demo(args: argparse.Namespace) -> int:
     was_running = manager.status(probe_timeout_s=2).healthy
     if not args.json:
         print("starting the local Kafka broker (the first run resolves its jars from Maven)")
-    layout = manager.up(port=args.port)
+    layout = manager.up(port=args.port, secure=True)
     if not args.json:
-        print(f"broker ready at {layout.bootstrap_servers}")
+        print(f"broker ready at {layout.bootstrap_servers} (SASL_SSL, ACLs enforced)")
     try:
         with tempfile.TemporaryDirectory(prefix="spbe-demo-") as scratch:
             work_dir = args.work_dir or Path(scratch)
             work_dir.mkdir(parents=True, exist_ok=True)
             urls = database_urls(work_dir, args.db_url)
-            result = asyncio.run(play_story(layout.bootstrap_servers, urls))
+            result = asyncio.run(
+                play_story(manager.connection(layout), urls, handover_dir=work_dir / "handover")
+            )
     finally:
         if not was_running and not args.keep_running:
             manager.down()
@@ -109,6 +113,18 @@ def _print_table(result: dict[str, object]) -> None:
     for row in table:
         print(line.format(*row))
     print()
+    if result.get("secured"):
+        print(
+            f"ran secured: {result['security']}, each adapter as its own principal with the "
+            "users and ACLs deploy/catalog.yaml grants"
+        )
+    refusals = result.get("refusals")
+    if isinstance(refusals, list):
+        for refusal in refusals:
+            verdict = "refused" if refusal["refused"] else "NOT REFUSED"
+            print(f"  {refusal['who']} tries to {refusal['attempt']}: {verdict}")
+            print(f"    {refusal['error']}: {refusal['message']}")
+        print()
     print(
         "every change arrived everywhere it should"
         if result["ok"]

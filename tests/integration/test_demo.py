@@ -32,13 +32,29 @@ def _demo(*args: str) -> subprocess.CompletedProcess[str]:
 def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path: Path) -> None:
     data_dir = tmp_path / "kafka"
     work_dir = tmp_path / "opd"
-    port = str(free_port_block(2))
+    port = str(free_port_block(3))
     result = _demo(
         "--json", "--data-dir", str(data_dir), "--port", port, "--work-dir", str(work_dir)
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] is True
+    assert report["secured"] is True, "make demo runs on the secured cluster"
+    assert report["security"].startswith("SASL_SSL")
+    assert [(r["attempt"], r["refused"], r["error"]) for r in report["refusals"]] == [
+        ("publish PendudukUpdated as Disdukcapil's SIAK", True, "PublishAuthorizationError"),
+        ("read spbe.bapenda.pajak.v1 (no agreement)", True, "KafkaAuthorizationError"),
+    ]
+    assert "only applications of its steward (DISDUKCAPIL)" in report["refusals"][0]["message"]
+    handover = work_dir / "handover"
+    assert {p.name for p in handover.glob("*.json")} >= {
+        "disdukcapil-siak.json",
+        "dpmptsp-sicantik.json",
+        "bapenda-sipd.json",
+        "dpmptsp-penduduk.json",
+        "bapenda-izin.json",
+    }
+    assert all(p.stat().st_mode & 0o077 == 0 for p in handover.glob("*.json"))
     assert [a["event"] for a in report["arrivals"]] == [
         "PendudukUpdated",
         "PendudukUpdated",
@@ -80,7 +96,7 @@ def test_demo_runs_on_a_database_server(
     server: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     url = request.getfixturevalue(f"{server}_url")
-    port = str(free_port_block(2))
+    port = str(free_port_block(3))
     result = _demo("--json", "--data-dir", str(tmp_path / "k"), "--port", port, "--db-url", url)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ok"] is True

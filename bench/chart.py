@@ -64,7 +64,9 @@ def draw(results: dict[str, Any], path: Path) -> Path:
     ax.set_title("Codec: bus / plain fastavro (per second)")
     ax.legend()
     ax = axes[1][1]
-    goals = [g for g in results.get("goals", []) if g["measured"] is not None]
+    goals = [
+        g for g in results.get("goals", []) if g["measured"] is not None and g["target"] is not None
+    ]
     labels = [g["goal"] for g in goals]
     shares = [
         g["target"] / g["measured"] if g["at_most"] else g["measured"] / g["target"] for g in goals

@@ -26,11 +26,13 @@ from bench import (
     profiles,
     publish,
     replay,
+    security_cost,
     snapshot,
     workload,
 )
 from bench.environment import (
     SERVICE_LOG_ENV,
+    Services,
     cpu_times,
     create_topic,
     machine,
@@ -207,6 +209,25 @@ def _publish_and_consume(
     return result
 
 
+def _security_cost(running: Services, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    """The bus's publish and consume, secured vs plaintext, rounds interleaved."""
+    measured = _step(
+        "security cost (a second, secured broker for this step)",
+        errors,
+        lambda: security_cost.measure(
+            running.bootstrap,
+            kafka_version=running.kafka_version,
+            heap_mb=running.heap_mb,
+            rounds=sizes.rounds,
+            publish_events=sizes.publish_events,
+            consume_events=sizes.consume_events,
+            chunk=sizes.chunk,
+            step=lambda name, func: _step(name, errors, func),
+        ),
+    )
+    return measured or {}
+
+
 def _end_to_end(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     rates = [
@@ -358,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     with services(logical_replication=args.peers) as running:
         results["machine"] = machine(running.database_url)
         results.update(_publish_and_consume(running.bootstrap, sizes, errors))
+        results["security_cost"] = _security_cost(running, sizes, errors)
         results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
         results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
         results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)

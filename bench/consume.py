@@ -96,15 +96,23 @@ class Counter:
         return Outcome.APPLIED
 
 
-async def _bus(kafka: KafkaConnection | str, topic: str, count: int) -> float:
+async def _bus(
+    kafka: KafkaConnection | str, topic: str, count: int, subscriber_id: str | None
+) -> float:
     counter = Counter(count)
-    config = subscriber_config(kafka, topic, f"bench-bus-{uuid.uuid4().hex[:8]}")
+    config = subscriber_config(kafka, topic, subscriber_id or f"bench-bus-{uuid.uuid4().hex[:8]}")
     async with Subscriber(config, counter) as subscriber:
         counter.subscriber = subscriber
         await subscriber.run()
     return rate(counter.seen, counter.finished - counter.started)
 
 
-def bus_subscriber(kafka: KafkaConnection | str, topic: str, count: int) -> float:
-    """Events/s of the bus Subscriber (decode, envelope, typed event, commit per batch)."""
-    return asyncio.run(_bus(kafka, topic, count))
+def bus_subscriber(
+    kafka: KafkaConnection | str, topic: str, count: int, subscriber_id: str | None = None
+) -> float:
+    """Events/s of the bus Subscriber (decode, envelope, typed event, commit per batch).
+
+    ``subscriber_id`` (its group; on a secured cluster the principal its ACLs name) must
+    be new to the topic, so it reads from the start; default a random one.
+    """
+    return asyncio.run(_bus(kafka, topic, count, subscriber_id))

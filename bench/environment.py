@@ -58,6 +58,9 @@ _PACKAGES = (
 class Services:
     bootstrap: str
     database_url: str
+    #: The broker's Kafka release and JVM heap (a second broker of a step matches them).
+    kafka_version: str
+    heap_mb: int
 
 
 @contextmanager
@@ -77,7 +80,12 @@ def services(*, logical_replication: bool = False) -> Iterator[Services]:
             # A production server's durability: the test servers run with fsync off.
             settings = {"fsync": "on", **(LOGICAL_REPLICATION if logical_replication else {})}
             with postgres_server(base / "postgres", settings) as url:
-                yield Services(bootstrap=layout.bootstrap_servers, database_url=url)
+                yield Services(
+                    bootstrap=layout.bootstrap_servers,
+                    database_url=url,
+                    kafka_version=layout.kafka_version,
+                    heap_mb=layout.heap_mb,
+                )
         finally:
             kafka.down()
 

@@ -1,7 +1,8 @@
 """The results as files: ``<date>.json`` (every figure), ``<date>.md`` (tables), ``<date>.png``.
 
 Each goal is reported as met or missed with the measured number,
-never asserted.
+never asserted. A figure with no goal (``target`` ``None``) is listed with the goals as
+"reported (no goal)".
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ __all__ = [
     "GOALS",
     "README_END",
     "README_START",
+    "REPORTED",
     "Goal",
     "evaluate",
     "markdown",
     "update_readme",
     "write_report",
 ]
+
+#: The verdict of a figure without a goal.
+REPORTED = "reported (no goal)"
 
 #: The README block a full run replaces with its tables.
 README_START = "<!-- bench:start (written by a full make bench run) -->"
@@ -31,7 +36,8 @@ README_END = "<!-- bench:end -->"
 class Goal:
     name: str
     path: tuple[str, ...]
-    target: float
+    #: ``None``: a figure the report lists with the goals, to be read, not judged.
+    target: float | None
     at_most: bool = False
     unit: str = ""
 
@@ -44,6 +50,8 @@ class Goal:
         judged = {"goal": self.name, "target": self.target, "at_most": self.at_most}
         if value is None:
             return judged | {"measured": None, "verdict": "not measured"}
+        if self.target is None:
+            return judged | {"measured": value, "verdict": REPORTED}
         met = value <= self.target if self.at_most else value >= self.target
         return judged | {"measured": value, "verdict": "met" if met else "missed"}
 
@@ -102,6 +110,16 @@ GOALS = (
         "relay with a big backlog >= 0.9 x with 1,000 rows",
         ("relay_backlog", "ratio_big_small", "median"),
         0.9,
+    ),
+    Goal(
+        "security cost: publish secured / plaintext",
+        ("security_cost", "publish", "ratio_secured_plaintext", "median"),
+        None,
+    ),
+    Goal(
+        "security cost: consume secured / plaintext",
+        ("security_cost", "consume", "ratio_secured_plaintext", "median"),
+        None,
     ),
 )
 
@@ -201,6 +219,34 @@ def _backlog_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _security_cost(results: dict[str, Any]) -> list[str]:
+    """The bus on a secured cluster next to plaintext: events/s of each, and the ratio."""
+    cost = results.get("security_cost") or {}
+    if not cost:
+        return []
+    pub, con = cost.get("publish") or {}, cost.get("consume") or {}
+    events = ", ".join(
+        f"{name} {figure['events_per_round']:,}"
+        for name, figure in (("publish", pub), ("consume", con))
+        if figure
+    )
+    return [
+        "",
+        f"Security cost: the same bus paths on a second, secured single-node cluster "
+        f"({cost.get('shape')}), running only for this step, rounds interleaved with the "
+        f"plaintext broker (events per round: {events or 'none measured'}).",
+        "",
+        "| Security cost (events/s, median of rounds) | median | min | max |",
+        "|---|---:|---:|---:|",
+        _row("publish plaintext: bus Publisher.publish_many", pub.get("plaintext")),
+        _row("publish secured: bus Publisher.publish_many", pub.get("secured")),
+        _row("publish: ratio secured / plaintext", pub.get("ratio_secured_plaintext")),
+        _row("consume plaintext: bus Subscriber (no-op handler)", con.get("plaintext")),
+        _row("consume secured: bus Subscriber (no-op handler)", con.get("secured")),
+        _row("consume: ratio secured / plaintext", con.get("ratio_secured_plaintext")),
+    ]
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine", {})
     versions = m.get("versions", {})
@@ -272,6 +318,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"peak RSS of the snapshot process {_mib(snap.get('peak_rss_mib'))}; the register "
             f"was filled in {snap['fill_s']:,.1f} s.",
         ]
+    lines += _security_cost(results)
     lines += _peers(results.get("peers"))
     codec = results.get("codec") or {}
     if codec:

@@ -53,5 +53,8 @@ def test_every_goal_reads_a_figure_the_latest_full_run_has() -> None:
     full = [r for r in runs if json.loads(r.read_text()).get("mode", "").startswith("full")]
     assert full, "a full run's results are committed"
     latest = json.loads(full[-1].read_text())
-    missing = [g.name for g in GOALS if g.judge(latest)["measured"] is None]
+    # A figure without a goal is checked once a full run has its section (until then
+    # tests/unit/test_bench_security_cost.py checks its path against what the bench writes).
+    judged = [g for g in GOALS if g.target is not None or g.path[0] in latest]
+    missing = [g.name for g in judged if g.judge(latest)["measured"] is None]
     assert not missing, f"goals whose path the report does not hold: {missing}"

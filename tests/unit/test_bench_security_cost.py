@@ -91,6 +91,7 @@ def test_the_report_has_a_security_cost_table_with_both_ratios() -> None:
     assert "| consume: ratio secured / plaintext | 0.90 | 0.80 | 0.90 |" in text
     assert "not super users" in text
     assert "events per round: publish 5,000, consume 5,000" in text
+    assert "one round's secured figure over the same round's plaintext one" in text
 
 
 def test_the_ratios_are_listed_with_the_goals_without_a_verdict() -> None:

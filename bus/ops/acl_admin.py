@@ -238,19 +238,16 @@ def _entry(binding: AclBinding) -> AclEntry:
 
 
 def _binding(entry: AclEntry) -> AclBinding:
-    return AclBinding(
-        _restype(entry.resource_type),
-        entry.resource_name,
-        ResourcePatternType[entry.pattern_type],
-        entry.principal,
-        entry.host,
-        AclOperation[entry.operation],
-        AclPermissionType[entry.permission],
-    )
+    return AclBinding(*_binding_fields(entry))
 
 
 def _filter(entry: AclEntry) -> AclBindingFilter:
-    return AclBindingFilter(
+    """A filter matching exactly ``entry`` (what ``delete_acls`` takes)."""
+    return AclBindingFilter(*_binding_fields(entry))
+
+
+def _binding_fields(entry: AclEntry) -> tuple[Any, ...]:
+    return (
         _restype(entry.resource_type),
         entry.resource_name,
         ResourcePatternType[entry.pattern_type],

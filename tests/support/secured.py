@@ -28,7 +28,8 @@ __all__ = ["create_user", "grant", "user_connection"]
 
 
 def _admin(operator: KafkaConnection) -> AdminClient:
-    return AdminClient(operator.librdkafka_config())
+    config: dict[str, str | int | float | bool] = {**operator.librdkafka_config()}
+    return AdminClient(config)
 
 
 async def create_user(operator: KafkaConnection, name: str, password: str) -> KafkaConnection:
@@ -61,10 +62,15 @@ async def grant(
     resource_type: str = "TOPIC",
     pattern: str = "LITERAL",
 ) -> None:
-    """Allow ``User:<user>`` each of ``operations`` (e.g. ``"WRITE"``) on ``resource``."""
+    """Allow ``User:<user>`` each of ``operations`` (e.g. ``"WRITE"``) on ``resource``.
+
+    ``resource_type`` in Kafka's names: ``TOPIC``, ``GROUP``, ``CLUSTER`` (with the resource
+    ``kafka-cluster``; librdkafka calls it ``BROKER``).
+    """
+    kind = ResourceType.BROKER if resource_type == "CLUSTER" else ResourceType[resource_type]
     bindings = [
         AclBinding(
-            ResourceType[resource_type],
+            kind,
             resource,
             ResourcePatternType[pattern],
             f"User:{user}",

@@ -53,7 +53,7 @@ test: lint typecheck kafka-jars
 
 # Throughput and latency next to the raw clients (not part of test). BENCH_ARGS=--quick
 bench: kafka-jars
-	$(BIN)/pip install -q confluent-kafka pyinstrument matplotlib
+	$(BIN)/pip install -q pyinstrument matplotlib
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:

@@ -44,17 +44,18 @@ def pruned_schema(
 
 def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> None:
     specs = dict(standard.fields())
+    leaves = [p for p, spec in specs.items() if not _holds_record(standard, spec["type"])]
     for path in allowed:
         spec = specs.get(path)
         if spec is None:
-            close = difflib.get_close_matches(path, list(specs), n=1)
-            hint = f"did you mean '{close[0]}'?" if close else FIX_FIELDS
+            close = difflib.get_close_matches(path, leaves, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(leaves)}"
             raise ConfigError(
                 f"{where}: allowed field {path!r} is not a field of {standard.record_name}",
                 fix=hint,
             )
-        if _holds_record(standard, spec["type"], frozenset()):
-            inner = [p for p, _ in standard.fields() if p.startswith((f"{path}.", f"{path}["))]
+        if _holds_record(standard, spec["type"]):
+            inner = [p for p in leaves if p.startswith((f"{path}.", f"{path}[", f"{path}{{"))]
             raise ConfigError(
                 f"{where}: allowed field {path!r} is a whole record; a contract names the "
                 "fields of a record it may receive, so fields the standard adds later stay out",
@@ -62,19 +63,19 @@ def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> 
             )
 
 
-def _holds_record(standard: AvroSchema, avro_type: Any, seen: frozenset[str]) -> bool:
+def _holds_record(standard: AvroSchema, avro_type: Any) -> bool:
     avro_type = standard.resolve(avro_type)
     if isinstance(avro_type, str):
         return False
     if isinstance(avro_type, list):
-        return any(_holds_record(standard, branch, seen) for branch in avro_type)
+        return any(_holds_record(standard, branch) for branch in avro_type)
     kind = avro_type.get("type")
     if kind in ("record", "error"):
         return True
     if kind == "array":
-        return _holds_record(standard, avro_type["items"], seen)
+        return _holds_record(standard, avro_type["items"])
     if kind == "map":
-        return _holds_record(standard, avro_type["values"], seen)
+        return _holds_record(standard, avro_type["values"])
     return False
 
 

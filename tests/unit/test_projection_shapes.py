@@ -1,4 +1,4 @@
-"""Projection of schema shapes the standard does not use yet: optional, repeated and shared records."""
+"""Projecting shapes the standard does not use yet: optional, repeated and shared records."""
 
 from __future__ import annotations
 
@@ -89,7 +89,8 @@ def test_optional_repeated_and_mapped_records_are_pruned_and_their_data_projecte
     assert decoded.datum == datum
     event = projected_event_class(projected).from_trusted_avro(datum)
     assert event.to_json()["jalur"] == [point, {"lat": 1.0, "lon": 2.0}]
-    assert event.titik is not None and event.titik.lat == -6.9  # type: ignore[attr-defined]
+    assert event.titik is not None  # type: ignore[attr-defined]
+    assert event.titik.lat == -6.9  # type: ignore[attr-defined]
     assert event.warna == "MERAH"  # type: ignore[attr-defined]
 
 

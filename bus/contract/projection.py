@@ -121,7 +121,7 @@ class ProjectedSchema:
 def project(datum: Mapping[str, Any], projected: ProjectedSchema) -> dict[str, Any]:
     """``datum`` of the standard schema, restricted to the fields ``projected`` keeps.
 
-    The result shares the kept values with ``datum`` (nothing is copied that is not cut).
+    Records are rebuilt with their kept fields; every other value is shared with ``datum``.
     Raises :class:`~bus.errors.ContractError` naming the field when ``datum`` lacks one the
     projection keeps.
     """

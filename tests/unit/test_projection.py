@@ -27,6 +27,7 @@ from bus.contract.projection import (
     ProjectedTopic,
     parse_projected_topic,
     project,
+    projected_namespace,
     projected_topic,
 )
 from bus.contract.schema import AvroSchema, fingerprint64
@@ -283,3 +284,17 @@ def test_a_datum_lacking_a_kept_field_is_refused_naming_the_field() -> None:
     with pytest.raises(ContractError, match=r"has no field 'alamat\.rt'") as caught:
         project(datum, projected)
     assert datum["nik"] not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("subscriber", "namespace"),
+    [
+        ("dpmptsp-penduduk", "id.go.spbe.dukcapil.projected.dpmptsp_penduduk"),
+        ("opd.satu", "id.go.spbe.dukcapil.projected.opd_satu"),
+        ("3273-dinsos", "id.go.spbe.dukcapil.projected._3273_dinsos"),
+    ],
+)
+def test_every_subscriber_id_makes_a_valid_avro_namespace(subscriber: str, namespace: str) -> None:
+    assert projected_namespace("id.go.spbe.dukcapil", subscriber) == namespace
+    projected = ProjectedSchema.derive(BY_TYPE[KEMATIAN], subscriber, ["nik"])
+    assert projected.name == f"{namespace}.KematianDicatat"

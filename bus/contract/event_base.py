@@ -161,8 +161,16 @@ def _converter(annotation: Any) -> _Convert | None:
         if inner is None:
             return None
         return lambda value: None if value is None else inner(value)
-    if get_origin(annotation) is tuple:
-        return tuple
+    if get_origin(annotation) is tuple:  # an Avro array: tuple[X, ...]
+        items = _converter(get_args(annotation)[0]) if get_args(annotation) else None
+        if items is None:
+            return tuple
+        return lambda value: tuple(items(item) for item in value)
+    if get_origin(annotation) is dict:  # an Avro map: dict[str, X]
+        values = _converter(get_args(annotation)[1]) if len(get_args(annotation)) == 2 else None
+        if values is None:
+            return None
+        return lambda value: {key: values(item) for key, item in value.items()}
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return annotation._value2member_map_.__getitem__
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

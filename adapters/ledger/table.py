@@ -149,5 +149,5 @@ def create_ledger_table(
         definition.metadata.create_all(conn, checkfirst=True)
         if guards:
             for statement in _guards(table, conn.dialect.name):
-                conn.exec_driver_sql(statement)
+                conn.execute(sa.text(statement))
     return definition

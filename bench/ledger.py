@@ -199,5 +199,9 @@ def measure(
         "fill_s": round(fill_s, 2),
         "who_received": plain,
         "who_received_30_days": windowed,
-        "append": {"batch": APPEND_BATCH, "entries": APPEND_ENTRIES, "entries_per_s": append_per_s},
+        "append": {
+            "batch": APPEND_BATCH,
+            "entries": APPEND_ENTRIES,
+            "entries_per_s": round(append_per_s, 1),
+        },
     }

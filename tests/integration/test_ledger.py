@@ -181,3 +181,11 @@ def test_the_command_prints_the_opds_and_never_the_nik(
 def test_a_bad_nik_is_refused_before_the_ledger_is_read(engine: sa.Engine) -> None:
     with pytest.raises(ConfigError, match="subject_nik is not a NIK"):
         LedgerStore(engine, SECRET).who_received("1234")
+
+
+def test_postgresql_also_refuses_truncate(engine: sa.Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE triggers are PostgreSQL's; MariaDB needs DROP for it")
+    LedgerStore(engine, SECRET).append([entry(SITI, "dinsos.bansos", T0, 1)])
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE spbe_ledger"))

@@ -22,6 +22,7 @@ from bench import (
     codec,
     consume,
     endtoend,
+    ledger,
     peer_steps,
     profiles,
     publish,
@@ -71,6 +72,9 @@ class Sizes:
     #: Rows in the relay's big backlog, and rows timed per round from each backlog.
     backlog_rows: int
     backlog_measured: int
+    #: Deliveries in the ledger who-received is timed on, and the residents they are of.
+    ledger_entries: int
+    ledger_subjects: int
     chunk: int = 1000
 
 
@@ -90,6 +94,8 @@ FULL = Sizes(
     snapshot_rows=1_000_000,
     backlog_rows=1_000_000,
     backlog_measured=20_000,
+    ledger_entries=1_000_000,
+    ledger_subjects=200_000,
 )
 QUICK = Sizes(
     rounds=3,
@@ -107,6 +113,8 @@ QUICK = Sizes(
     snapshot_rows=100_000,
     backlog_rows=100_000,
     backlog_measured=5_000,
+    ledger_entries=100_000,
+    ledger_subjects=20_000,
 )
 
 
@@ -292,6 +300,15 @@ def _relay_backlog(
     return {} if measured is None else measured.as_dict()
 
 
+def _ledger(url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    measured = _step(
+        f"ledger who-received with {sizes.ledger_entries:,} deliveries",
+        errors,
+        lambda: ledger.measure(url, sizes.ledger_entries, sizes.ledger_subjects),
+    )
+    return measured or {}
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -387,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         results["relay_backlog"] = _relay_backlog(
             running.bootstrap, running.database_url, sizes, errors
         )
+        results["ledger"] = _ledger(running.database_url, sizes, errors)
         if args.peers:
             results["peers"] = _peers(running.bootstrap, running.database_url, sizes, errors)
     cpu_after = cpu_times()

@@ -13,6 +13,7 @@ PACKAGES = [
     "adapters.sources.snapshot",
     "adapters.sinks.sql",
     "adapters.sinks.webhook",
+    "adapters.ledger",
 ]
 
 

@@ -1,0 +1,125 @@
+"""The delivery ledger's store: append entries, ask who received a resident's data.
+
+**Write the ledger first, then deliver.** A delivering service (the contract service, a
+snapshot, a replay) calls :meth:`LedgerStore.append` with the entries of a batch and
+produces the batch only after ``append`` returned, its transaction committed. A crash
+between the two leaves entries of deliveries that never happened; the service delivers
+the batch again after its restart and appends the entries again. So the ledger is
+at-least-once: an entry may be duplicated (same event id, subscriber and kind), but no
+delivery is ever without its entry. :meth:`LedgerStore.who_received` returns every
+entry, duplicates included, newest first; its per-subscriber summary counts them.
+
+The store offers no way to change or remove an entry, and the table refuses ``UPDATE``
+and ``DELETE`` by trigger (:mod:`adapters.ledger.table`). The methods block: from async
+code call them through :func:`adapters.db.run_sync`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adapters.db import create_engine
+from adapters.ledger.table import DEFAULT_TABLE, ledger_table
+from bus.ledger import LedgerEntry, LedgerKind, LedgerSubjects, WhoReceived, summarise
+from bus.logs import get_logger
+
+__all__ = ["LedgerStore"]
+
+log = get_logger(__name__)
+_COLUMNS = (
+    "subject",
+    "event_id",
+    "event_type",
+    "subscriber",
+    "opd",
+    "purpose",
+    "legal_basis",
+    "kind",
+    "delivered_at",
+)
+
+
+class LedgerStore:
+    """The ledger in one SQL database (SQLite, PostgreSQL or MariaDB), append-only.
+
+    ``secret`` is the ledger secret (at least 16 bytes) that turns a NIK into its subject;
+    the table must exist (:func:`adapters.ledger.create_ledger_table`).
+    """
+
+    def __init__(self, engine: Engine, secret: bytes, *, table: str = DEFAULT_TABLE) -> None:
+        self._engine = engine
+        self._subjects = LedgerSubjects(secret)
+        self._table = ledger_table(table)
+        self._owns_engine = False
+
+    @classmethod
+    def from_url(cls, url: str, secret: bytes, *, table: str = DEFAULT_TABLE) -> LedgerStore:
+        """A store on a new engine for ``url``; :meth:`close` disposes of it."""
+        store = cls(create_engine(url), secret, table=table)
+        store._owns_engine = True
+        return store
+
+    def subject(self, nik: str) -> str:
+        """The ledger subject of ``nik`` (a ConfigError naming the rule if it is not a NIK)."""
+        return self._subjects.subject(nik)
+
+    def append(self, entries: Sequence[LedgerEntry]) -> None:
+        """Record ``entries`` in one transaction: all of them or, on an error, none.
+
+        Call it before the deliveries are produced (the module docstring says why).
+        """
+        if not entries:
+            return
+        rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in entries]
+        for row in rows:
+            row["kind"] = row["kind"].value
+        with self._engine.begin() as conn:
+            conn.execute(self._table.insert(), rows)
+        log.debug("ledger.appended", entries=len(rows))
+
+    def who_received(
+        self, subject_nik: str, *, frm: datetime | None = None, to: datetime | None = None
+    ) -> WhoReceived:
+        """Every delivery of this resident's data, newest first, and a summary per subscriber.
+
+        ``frm`` is inclusive and ``to`` exclusive (both timezone-aware); either may be left
+        out. The answer holds neither the NIK nor its subject.
+        """
+        answer_window = summarise((), frm=frm, to=to)  # checks both are timezone-aware
+        c = self._table.c
+        query = sa.select(*(c[name] for name in _COLUMNS)).where(
+            c.subject == self._subjects.subject(subject_nik, field_name="subject_nik")
+        )
+        if answer_window.frm is not None:
+            query = query.where(c.delivered_at >= answer_window.frm)
+        if answer_window.to is not None:
+            query = query.where(c.delivered_at < answer_window.to)
+        query = query.order_by(c.delivered_at.desc(), c.id.desc())
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        entries = [LedgerEntry(**{**row._asdict(), "kind": LedgerKind(row.kind)}) for row in rows]
+        return summarise(entries, frm=answer_window.frm, to=answer_window.to)
+
+    def close(self) -> None:
+        """Dispose of the engine if :meth:`from_url` made it."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LedgerStore(table={self._table.name!r}, secret=**********)"

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
+from adapters.sinks.sql.contract import contract_problems
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
 from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
 from adapters.sources.snapshot import SnapshotConfig
 from bus.delivery import BatchHandler, Delivery, Outcome
+from bus.ops.projections import contract_models
 from bus.subscriber import SubscriberConfig
 
 __all__ = [
@@ -87,10 +90,30 @@ class OutboxRelayFile(BaseModel):
 
 
 class SqlSinkFile(BaseModel):
+    """A SQL sink's file; on projected topics its mapping is checked against the contract.
+
+    When ``subscription.topics`` are projected topics (``<raw topic>.for.<subscriber>``),
+    the catalogue (``catalog``, default ``deploy/catalog.yaml``) gives the fields the
+    subscription receives, and a column mapped from any other field is refused at load.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     kind: Literal["sql-sink"]
     subscription: SubscriberConfig
     sink: SqlSinkConfig
+    #: The catalogue holding the subscription's contract (projected topics only).
+    catalog: Path | None = None
+
+    @model_validator(mode="after")
+    def _within_contract(self) -> Self:
+        subscriber = self.subscription.subscriber_id
+        models = contract_models(self.subscription.topics, subscriber, catalog_path=self.catalog)
+        if models is None:
+            return self
+        errors = contract_problems(self.sink, models, subscriber, loc=("sink",))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
 
 class WebhookSinkFile(BaseModel):

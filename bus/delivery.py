@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import wait_exponential_jitter
 from tenacity.wait import wait_base
 
+from bus.contract.contract_headers import DeliveryContract
 from bus.contract.envelope import Envelope
 from bus.contract.events import SpbeEvent
 from bus.contract.message import IncomingEvent
@@ -74,7 +75,11 @@ class RecordCoordinates(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One event as a handler receives it, with what an idempotent sink needs."""
+    """One event as a handler receives it, with what an idempotent sink needs.
+
+    :attr:`contract` is the subscription the event was delivered under (its contract
+    headers, on a projected topic); None for an event read from a raw topic.
+    """
 
     event: SpbeEvent
     envelope: Envelope
@@ -83,6 +88,7 @@ class Delivery:
     offset: int
     key: bytes | None
     attempt: int
+    contract: DeliveryContract | None = None
 
     @classmethod
     def of(cls, record: RecordCoordinates, incoming: IncomingEvent, attempt: int = 1) -> Delivery:
@@ -95,6 +101,7 @@ class Delivery:
             offset=record.offset,
             key=record.key,
             attempt=attempt,
+            contract=incoming.contract,
         )
 
     @property

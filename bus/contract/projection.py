@@ -35,7 +35,13 @@ from bus.contract.projected_names import (
     projected_namespace,
     projected_topic,
 )
-from bus.contract.pruning import ATTR_PROJECTION_OF, ATTR_SUBSCRIPTION, FIX_FIELDS, pruned_schema
+from bus.contract.pruning import (
+    ATTR_PROJECTION_OF,
+    ATTR_SUBSCRIPTION,
+    FIX_FIELDS,
+    holds_record,
+    pruned_schema,
+)
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, ContractError
 
@@ -46,6 +52,7 @@ __all__ = [
     "SUBSCRIBER_PATTERN",
     "ProjectedSchema",
     "ProjectedTopic",
+    "is_projected",
     "parse_projected_topic",
     "project",
     "projected_namespace",
@@ -90,6 +97,35 @@ class ProjectedSchema:
         schema = AvroSchema.from_json(raw)
         return cls(standard, subscriber, allowed, schema, _plan(schema, schema.parsed))
 
+    @classmethod
+    def from_registered(cls, schema: AvroSchema, standard: AvroSchema) -> ProjectedSchema:
+        """The projection ``schema`` is, as its deriver registered it, of ``standard``.
+
+        ``schema`` carries ``spbe.subscription`` and ``spbe.projection_of`` (as
+        :meth:`derive` writes them); its allowed fields are read back from its fields, and
+        it is kept as registered (its fingerprint is the one on the wire). Raises
+        :class:`~bus.errors.ContractError` when ``schema`` is no projection, or a
+        projection of another schema than ``standard``.
+        """
+        subscriber = schema.raw.get(ATTR_SUBSCRIPTION)
+        projection_of = schema.raw.get(ATTR_PROJECTION_OF)
+        if not isinstance(subscriber, str) or not isinstance(projection_of, str):
+            raise ContractError(
+                f"schema {schema.name} is not a projected schema: it needs both "
+                f"{ATTR_SUBSCRIPTION} and {ATTR_PROJECTION_OF}",
+                fix="register the schema ProjectedSchema.derive made for the subscription",
+            )
+        check_subscriber(subscriber)
+        if projection_of != standard.name:
+            raise ContractError(
+                f"schema {schema.name} is a projection of {projection_of}, not of {standard.name}",
+                fix="read it against the standard schema its spbe.projection_of names",
+            )
+        allowed = tuple(
+            path for path, spec in schema.fields() if not holds_record(schema, spec["type"])
+        )
+        return cls(standard, subscriber, allowed, schema, _plan(schema, schema.parsed))
+
     @property
     def name(self) -> str:
         """The projected schema's full name (``<namespace>.projected.<subscriber>.<Event>``)."""
@@ -116,6 +152,11 @@ class ProjectedSchema:
             f"ProjectedSchema(name={self.name!r}, subscriber={self.subscriber!r}, "
             f"fingerprint={self.fingerprint:#018x})"
         )
+
+
+def is_projected(schema: AvroSchema) -> bool:
+    """Whether ``schema`` is a projection (it names the standard schema it was derived from)."""
+    return isinstance(schema.raw.get(ATTR_PROJECTION_OF), str)
 
 
 def project(datum: Mapping[str, Any], projected: ProjectedSchema) -> dict[str, Any]:

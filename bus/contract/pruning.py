@@ -17,7 +17,13 @@ from bus.contract.projected_names import projected_namespace
 from bus.contract.schema import ATTR_KEY, AvroSchema
 from bus.errors import ConfigError
 
-__all__ = ["ATTR_PROJECTION_OF", "ATTR_SUBSCRIPTION", "FIX_FIELDS", "pruned_schema"]
+__all__ = [
+    "ATTR_PROJECTION_OF",
+    "ATTR_SUBSCRIPTION",
+    "FIX_FIELDS",
+    "holds_record",
+    "pruned_schema",
+]
 
 #: The subscriber a projected schema was derived for.
 ATTR_SUBSCRIPTION = "spbe.subscription"
@@ -44,7 +50,7 @@ def pruned_schema(
 
 def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> None:
     specs = dict(standard.fields())
-    leaves = [p for p, spec in specs.items() if not _holds_record(standard, spec["type"])]
+    leaves = [p for p, spec in specs.items() if not holds_record(standard, spec["type"])]
     for path in allowed:
         spec = specs.get(path)
         if spec is None:
@@ -54,7 +60,7 @@ def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> 
                 f"{where}: allowed field {path!r} is not a field of {standard.record_name}",
                 fix=hint,
             )
-        if _holds_record(standard, spec["type"]):
+        if holds_record(standard, spec["type"]):
             inner = [p for p in leaves if p.startswith((f"{path}.", f"{path}[", f"{path}{{"))]
             raise ConfigError(
                 f"{where}: allowed field {path!r} is a whole record; a contract names the "
@@ -63,19 +69,20 @@ def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> 
             )
 
 
-def _holds_record(standard: AvroSchema, avro_type: Any) -> bool:
+def holds_record(standard: AvroSchema, avro_type: Any) -> bool:
+    """Whether a value of ``avro_type`` is or holds a record (a path naming it is no leaf)."""
     avro_type = standard.resolve(avro_type)
     if isinstance(avro_type, str):
         return False
     if isinstance(avro_type, list):
-        return any(_holds_record(standard, branch) for branch in avro_type)
+        return any(holds_record(standard, branch) for branch in avro_type)
     kind = avro_type.get("type")
     if kind in ("record", "error"):
         return True
     if kind == "array":
-        return _holds_record(standard, avro_type["items"])
+        return holds_record(standard, avro_type["items"])
     if kind == "map":
-        return _holds_record(standard, avro_type["values"])
+        return holds_record(standard, avro_type["values"])
     return False
 
 

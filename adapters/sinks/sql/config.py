@@ -194,17 +194,25 @@ def _error(loc: tuple[str, ...], problem: str, fix: str, value: object) -> InitE
     )
 
 
-def key_kind(config: SqlSinkConfig) -> ValueKind:
-    """The kind of value the key column holds (the same for every event type)."""
+def key_kind(
+    config: SqlSinkConfig, models: Mapping[str, type[BaseModel]] = EVENT_TYPES
+) -> ValueKind:
+    """The kind of value the key column holds (the same for every event type).
+
+    ``models`` maps event names to their classes: the standard's, or a subscription's
+    projected events (:func:`bus.ops.projections.contract_models`).
+    """
     name, mapping = next(iter(config.events.items()))
-    return resolve(EVENT_TYPES[name], mapping.key).kind
+    return resolve(models[name], mapping.key).kind
 
 
-def column_kinds(config: SqlSinkConfig) -> dict[str, ValueKind | None]:
+def column_kinds(
+    config: SqlSinkConfig, models: Mapping[str, type[BaseModel]] = EVENT_TYPES
+) -> dict[str, ValueKind | None]:
     """Every mapped column and the kind of value it gets (None: only ever set to null)."""
     kinds: dict[str, ValueKind | None] = {}
     for name, mapping in config.events.items():
-        model = EVENT_TYPES[name]
+        model = models[name]
         for column, path in mapping.columns.items():
             kinds[column] = kinds.get(column) or resolve(model, path).kind
         for column, value in mapping.set_.items():

@@ -14,6 +14,10 @@ Optional attributes (``subject``, ``dataschema``, ``sequence``, ``traceparent``)
 out when the event has none, as CloudEvents asks, rather than sent as ``null``; so is
 ``snapshot``, which is ``true`` only for an event of a day-one snapshot. ``data``
 is the event's plain-JSON form, the shape of ``schemas/avro/examples/<EventName>.json``.
+An event delivered under a subscription contract (on a projected topic) adds its contract
+extensions ``subscription``, ``purpose`` and ``legalbasis``
+(:mod:`bus.contract.contract_headers`), so the receiver knows under which agreement it
+received the data.
 The body is compact UTF-8 JSON; receivers verify the signature over these exact bytes.
 """
 
@@ -23,6 +27,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from bus.contract.contract_headers import DeliveryContract
 from bus.contract.envelope import SPECVERSION, Envelope
 
 __all__ = ["CONTENT_TYPE", "DATA_CONTENT_TYPE", "encode_body", "structured_event"]
@@ -33,8 +38,10 @@ CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 DATA_CONTENT_TYPE = "application/json"
 
 
-def structured_event(envelope: Envelope, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The CloudEvents attributes of ``envelope`` with ``data``, as one JSON object."""
+def structured_event(
+    envelope: Envelope, data: Mapping[str, Any], contract: DeliveryContract | None = None
+) -> dict[str, Any]:
+    """The CloudEvents attributes of ``envelope`` (and ``contract``) with ``data``, as JSON."""
     document: dict[str, Any] = {
         "specversion": SPECVERSION,
         "id": envelope.id,
@@ -56,14 +63,20 @@ def structured_event(envelope: Envelope, data: Mapping[str, Any]) -> dict[str, A
         document["traceparent"] = envelope.traceparent
     if envelope.snapshot:
         document["snapshot"] = True
+    if contract is not None:
+        document["subscription"] = contract.subscription
+        document["purpose"] = contract.purpose
+        document["legalbasis"] = contract.legalbasis
     document["data"] = dict(data)
     return document
 
 
-def encode_body(envelope: Envelope, data: Mapping[str, Any]) -> bytes:
+def encode_body(
+    envelope: Envelope, data: Mapping[str, Any], contract: DeliveryContract | None = None
+) -> bytes:
     """The exact request body: :func:`structured_event` as compact UTF-8 JSON."""
     return json.dumps(
-        structured_event(envelope, data),
+        structured_event(envelope, data, contract),
         ensure_ascii=False,
         separators=(",", ":"),
         allow_nan=False,

@@ -93,7 +93,7 @@ class WebhookSink(Lifecycle):
             )
         envelope = delivery.envelope
         bound = self._log.bind(event_id=envelope.id, type=envelope.type, attempt=delivery.attempt)
-        body = encode_body(envelope, delivery.event.to_json())
+        body = encode_body(envelope, delivery.event.to_json(), delivery.contract)
         headers = {
             "Content-Type": CONTENT_TYPE,
             "User-Agent": USER_AGENT,

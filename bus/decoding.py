@@ -2,6 +2,9 @@
 
 Schemas come from the local data standard first, then from the registry's cache; a
 fingerprint neither knows makes the registry read on once before the record is refused.
+A record written with a subscription's projected schema (registered by the contract
+service) decodes into that projection's event class, and its contract headers into
+:attr:`~bus.contract.message.IncomingEvent.contract` (:func:`~bus.contract.message.read_record`).
 Shared by the subscriber and the operator tools (replay, dead letters), so they read
 records exactly alike. A subscriber hands its decoder the registry it runs; an operator
 tool uses :meth:`RecordDecoder.connect`, whose decoder owns its registry and is started

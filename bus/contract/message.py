@@ -127,6 +127,10 @@ def read_record(
     return IncomingEvent(envelope=envelope, event=event, writer=writer, contract=contract)
 
 
+#: (writer, reader) fingerprints -> the projection: read back once, not once per record.
+_PROJECTIONS: dict[tuple[int, int], ProjectedSchema] = {}
+
+
 def _contract_of(headers: Sequence[tuple[str, bytes | None]]) -> DeliveryContract | None:
     if not any(name == HEADER_SUBSCRIPTION for name, _ in headers):
         return None
@@ -145,7 +149,11 @@ def _projected_class(
             f"so its projection {writer.name} cannot be read",
             fix="update the application's schemas",
         )
-    projected = ProjectedSchema.from_registered(writer, reader)
+    cache_key = (writer.fingerprint, reader.fingerprint)
+    projected = _PROJECTIONS.get(cache_key)
+    if projected is None:
+        projected = ProjectedSchema.from_registered(writer, reader)
+        _PROJECTIONS[cache_key] = projected
     if projected.event_type != envelope.type:
         raise ContractError(
             f"the record's ce_type {envelope.type} is not the event type of its projected "

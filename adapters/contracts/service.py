@@ -1,0 +1,258 @@
+"""The contract service: each active subscription gets its projected copy of the raw topics.
+
+One consumer (group ``spbe-contracts``, manual commits) reads every raw topic an active
+subscription names. Per fetched batch, in this order:
+
+1. every record is decoded (:class:`bus.decoding.RecordDecoder`) and, for every active
+   subscription whose ``allowed_fields`` names its event type, turned into the projected
+   record (:class:`adapters.contracts.routes.Route`);
+2. one ledger entry per projected record is appended, all in one call, and the service
+   waits for it (``docs/contracts.md`` "Ledger first, then delivery");
+3. the projected records are produced (idempotent, ``acks=all``, partitioned as the
+   publisher partitions, over the pairwise key, so one person's events stay in order)
+   and every acknowledgement is awaited;
+4. the consumed offsets are committed.
+
+A crash anywhere re-delivers the batch after a restart: duplicates are possible (sinks
+drop them by event id, the ledger lists them), a loss is not, and no record is produced
+without its ledger entry.
+
+A subscription past its ``expires`` day (by the service's clock) receives nothing; the
+service logs ``contract.subscription_expired`` once with its subscriber id. Its offsets
+are the service's: a renewed subscription continues from them, nothing is sent again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import SecretBytes
+
+from adapters.contracts.routes import Route, aggregate_key, build_routes, projected_subject
+from adapters.db import run_sync
+from bus.connection import KafkaConnection
+from bus.contract.message import IncomingEvent
+from bus.contract.plan import OutgoingRecord
+from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
+from bus.contract.schema import AvroSchema
+from bus.contract.standard import load_standard
+from bus.decoding import RecordDecoder
+from bus.errors import ConfigError, LifecycleError
+from bus.ledger import Ledger, LedgerEntry, LedgerKind, LedgerSubjects
+from bus.lifecycle import Lifecycle
+from bus.logs import get_logger
+from bus.ops.catalog import Subscription
+from bus.publisher.batches import RecordsInFlight, send_batched
+from bus.registry import SchemaRegistry
+from bus.startup import close_client, start_client
+
+__all__ = ["DEFAULT_GROUP", "ContractService"]
+
+log = get_logger(__name__)
+DEFAULT_GROUP = "spbe-contracts"
+_DELIVERY_TIMEOUT_S = 120.0
+
+
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+class ContractService(Lifecycle):
+    """Delivers each active subscription its projection of the raw topics it names."""
+
+    def __init__(
+        self,
+        subscriptions: Sequence[Subscription],
+        *,
+        pairwise_secret: SecretBytes,
+        ledger: Ledger,
+        ledger_secret: SecretBytes,
+        kafka: KafkaConnection,
+        group_id: str = DEFAULT_GROUP,
+        today: Callable[[], date] = _utc_today,
+        standard: Mapping[str, AvroSchema] | None = None,
+        registry_topic: str | None = None,
+        max_poll_records: int = 500,
+    ) -> None:
+        if not subscriptions:
+            raise ConfigError(
+                "the contract service has no subscriptions",
+                fix="give it the catalogue's subscriptions (deploy/catalog.yaml)",
+            )
+        by_name = standard if standard is not None else load_standard()
+        by_type = {s.event_type: s for s in by_name.values() if s.event_type is not None}
+        self._routes = build_routes(
+            subscriptions, by_type, PairwiseKeys(pairwise_secret.get_secret_value())
+        )
+        self._standard = dict(by_name)
+        secret = ledger_secret.get_secret_value()
+        self._subjects = LedgerSubjects(secret)
+        self._other_subjects = Pseudonymiser(secret)
+        self._ledger = ledger
+        self._kafka = kafka
+        self._group_id = group_id
+        self._today = today
+        self._registry_topic = registry_topic
+        self._max_poll_records = max_poll_records
+        self._expired_logged: set[str] = set()
+        self._registry: SchemaRegistry | None = None
+        self._decoder: RecordDecoder | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def routes(self) -> list[Route]:
+        """Every (subscription, topic, event type) route, in catalogue order."""
+        return [route for routes in self._routes.values() for route in routes]
+
+    @property
+    def topics(self) -> list[str]:
+        """The raw topics the service reads: those of subscriptions active today."""
+        today = self._today()
+        return sorted({r.raw_topic for r in self.routes if r.active(today)})
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            return
+        topics = self.topics
+        if not topics:
+            raise ConfigError(
+                "every subscription of the contract service has expired",
+                fix="renew a subscription's expires date in the catalogue",
+            )
+        kafka = self._kafka
+        try:
+            options: dict[str, Any] = {}
+            if self._registry_topic is not None:
+                options["topic"] = self._registry_topic
+            self._registry = SchemaRegistry(kafka, **options)
+            await self._registry.start()
+            for projected in {id(r.projected): r.projected for r in self.routes}.values():
+                await self._registry.register(
+                    projected.schema, subject=projected_subject(projected)
+                )
+            self._decoder = RecordDecoder(self._standard, self._registry)
+            self._producer = await start_client(
+                lambda: AIOKafkaProducer(
+                    **kafka.aiokafka_options(),
+                    client_id="spbe-contracts",
+                    acks="all",
+                    enable_idempotence=True,
+                ),
+                "start the contract service's producer",
+                bootstrap_servers=kafka.bootstrap_servers,
+                security=kafka.security,
+            )
+            consumer = await start_client(
+                lambda: AIOKafkaConsumer(
+                    **kafka.aiokafka_options(),
+                    group_id=self._group_id,
+                    client_id="spbe-contracts",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_records=self._max_poll_records,
+                ),
+                "start the contract service's consumer",
+                bootstrap_servers=kafka.bootstrap_servers,
+                security=kafka.security,
+            )
+            consumer.subscribe(topics)
+            self._consumer = consumer
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("contract.started", topics=topics, routes=len(self.routes))
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        producer, self._producer = self._producer, None
+        registry, self._registry = self._registry, None
+        if consumer is not None:
+            await close_client(consumer)
+        if producer is not None:
+            await close_client(producer)
+        if registry is not None:
+            await registry.stop()
+
+    # -- delivering ------------------------------------------------------------------------
+
+    async def run_once(self, timeout_ms: int = 1000) -> int:
+        """Fetch one batch and deliver it (ledger, produce, commit); return records produced."""
+        consumer, producer, decoder = self._consumer, self._producer, self._decoder
+        if consumer is None or producer is None or decoder is None:
+            raise LifecycleError(
+                "the contract service is not started",
+                fix="use 'async with ContractService(...)' or await service.start() first",
+            )
+        batch = await consumer.getmany(timeout_ms=timeout_ms)
+        if not batch:
+            return 0
+        today = self._today()
+        outgoing: list[OutgoingRecord] = []
+        entries: list[LedgerEntry] = []
+        offsets: dict[TopicPartition, int] = {}
+        now = datetime.now(UTC)
+        for tp, records in batch.items():
+            for message in records:
+                offsets[tp] = message.offset + 1
+                incoming = await decoder.decode(message.value, message.headers)
+                routes = self._routes.get((tp.topic, incoming.envelope.type), ())
+                for route in routes:
+                    if not route.active(today):
+                        self._expired(route)
+                        continue
+                    key = aggregate_key(incoming)
+                    outgoing.append(route.record(incoming, key))
+                    entries.append(self._entry(route, incoming, key, now))
+        if entries:
+            await run_sync(self._ledger.append, entries)
+        if outgoing:
+            placed = await send_batched(producer, outgoing)
+            await RecordsInFlight(
+                placed, timeout_s=_DELIVERY_TIMEOUT_S, on_lost_idempotence=lambda: None
+            ).acknowledged()
+        await consumer.commit({tp: offset for tp, offset in offsets.items()})
+        log.debug(
+            "contract.delivered", records=len(outgoing), consumed=sum(map(len, batch.values()))
+        )
+        return len(outgoing)
+
+    def _entry(self, route: Route, incoming: IncomingEvent, key: str, now: datetime) -> LedgerEntry:
+        nik = getattr(incoming.event, "nik", None)
+        if isinstance(nik, str) and nik:
+            subject = self._subjects.subject(nik)
+        else:
+            subject = self._other_subjects(key)
+        sub = route.subscription
+        return LedgerEntry(
+            subject=subject,
+            event_id=incoming.envelope.id,
+            event_type=incoming.envelope.type,
+            subscriber=sub.subscriber,
+            opd=sub.opd,
+            purpose=sub.purpose,
+            legal_basis=sub.legal_basis,
+            kind=LedgerKind.DELIVERY,
+            delivered_at=now,
+        )
+
+    def _expired(self, route: Route) -> None:
+        if route.subscriber in self._expired_logged:
+            return
+        self._expired_logged.add(route.subscriber)
+        log.warning(
+            "contract.subscription_expired",
+            subscriber=route.subscriber,
+            expires=route.subscription.expires.isoformat(),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ContractService(group_id={self._group_id!r}, routes={len(self.routes)}, "
+            "secrets=**********)"
+        )

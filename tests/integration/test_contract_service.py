@@ -1,0 +1,142 @@
+"""The contract service on a real broker and a SQLite ledger: projection, keys, ledger, expiry."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import SecretBytes
+
+from adapters.contracts import ContractService
+from adapters.db import create_engine
+from adapters.ledger import LedgerStore, create_ledger_table
+from bus.connection import KafkaConnection
+from bus.contract import codec
+from bus.contract.codec import InMemorySchemas
+from bus.contract.contract_headers import from_contract_headers
+from bus.contract.projection import projected_topic
+from bus.contract.pseudonyms import pseudonymise
+from bus.ops.catalog import Subscription
+from bus.publisher import Publisher, PublisherConfig
+from tests.support.events import SOURCE_DUKCAPIL, penduduk
+from tests.support.kafka import create_topic, read_all
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+STEWARD_SECRET = b"dukcapil-test-secret-0123456789"
+PAIRWISE_SECRET = b"contracts-pairwise-secret-0123456"
+LEDGER_SECRET = b"ledger-secret-0123456789abcdef"
+TODAY = date(2026, 12, 1)
+
+
+def catalogue_subscription(subscriber: str, topic: str, **changes: Any) -> Subscription:
+    """The subscription of deploy/catalog.yaml, on ``topic``."""
+    catalog = yaml.safe_load((ROOT / "deploy" / "catalog.yaml").read_text(encoding="utf-8"))
+    (found,) = [s for s in catalog["subscriptions"] if s["subscriber"] == subscriber]
+    return Subscription.model_validate({**found, "topics": [topic], **changes})
+
+
+async def test_each_subscription_gets_only_its_fields_under_its_own_keys_ledger_first(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    raw = f"spbe.t{uuid.uuid4().hex[:10]}.penduduk.v1"
+    subscriptions = [
+        catalogue_subscription("dpmptsp-penduduk", raw),
+        catalogue_subscription("dinsos-penduduk", raw),
+        catalogue_subscription("bapenda-penduduk", raw, expires="2026-11-30"),
+    ]
+    await create_topic(kafka_bootstrap, raw, partitions=3)
+    for sub in subscriptions:
+        await create_topic(kafka_bootstrap, projected_topic(raw, sub.subscriber), partitions=3)
+    events = [penduduk(serial) for serial in (1, 2, 3)]
+    config = PublisherConfig(
+        bootstrap_servers=kafka_bootstrap,
+        source=SOURCE_DUKCAPIL,
+        key_secret=SecretBytes(STEWARD_SECRET),
+        topic_overrides={"PendudukUpdated": raw},
+    )
+    async with Publisher(config) as publisher:
+        published = await publisher.publish_many(events)
+    assert all(not isinstance(result, Exception) for result in published)
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    create_ledger_table(engine)
+    ledger = LedgerStore(engine, LEDGER_SECRET)
+    service = ContractService(
+        subscriptions,
+        pairwise_secret=SecretBytes(PAIRWISE_SECRET),
+        ledger=ledger,
+        ledger_secret=SecretBytes(LEDGER_SECRET),
+        kafka=KafkaConnection(bootstrap_servers=kafka_bootstrap),
+        group_id=f"spbe-contracts-{uuid.uuid4().hex[:8]}",
+        today=lambda: TODAY,
+    )
+    async with service:
+        produced = 0
+        for _ in range(60):  # fetches, not time: each waits for records at most 1 s
+            produced += await service.run_once()
+            if produced >= 2 * len(events):
+                break
+    assert produced == 2 * len(events)
+
+    projections = {
+        route.subscriber: route.projected
+        for route in service.routes
+        if route.projected.event_type == "id.go.spbe.dukcapil.PendudukUpdated.v1"
+    }
+    received: dict[str, dict[str, Any]] = {}
+    for subscriber in ("dpmptsp-penduduk", "dinsos-penduduk"):
+        records = await read_all(
+            kafka_bootstrap, projected_topic(raw, subscriber), expected=len(events)
+        )
+        assert len(records) == len(events)
+        schema = projections[subscriber].schema
+        allowed = set(projections[subscriber].allowed_fields)
+        for record in records:
+            datum = codec.decode(record.value, InMemorySchemas([schema])).datum
+            assert _paths(datum) <= allowed
+            headers = list(record.headers)
+            contract = from_contract_headers(headers)
+            assert contract.subscription == subscriber
+            header = dict(headers)
+            assert header["ce_partitionkey"] == record.key
+            assert header["ce_subject"] == record.key
+            assert header["ce_dataschema"].decode().endswith(f"{schema.fingerprint:016x}")
+            received.setdefault(subscriber, {})[datum["nik"]] = (record.key.decode(), datum)
+
+    for event in events:
+        dpmptsp_key, dpmptsp = received["dpmptsp-penduduk"][event.nik]
+        dinsos_key, dinsos = received["dinsos-penduduk"][event.nik]
+        assert "no_kk" in dinsos and "no_kk" not in dpmptsp
+        assert dpmptsp_key != dinsos_key
+        steward_key = pseudonymise(STEWARD_SECRET, event.nik)
+        assert {dpmptsp_key, dinsos_key}.isdisjoint({event.nik, steward_key})
+        assert set(dinsos["changed_fields"]) <= set(projections["dinsos-penduduk"].allowed_fields)
+        answer = ledger.who_received(event.nik)
+        assert {s.subscriber for s in answer.subscribers} == {
+            "dpmptsp-penduduk",
+            "dinsos-penduduk",
+        }
+        assert len(answer.entries) == 2
+
+    expired = await read_all(
+        kafka_bootstrap, projected_topic(raw, "bapenda-penduduk"), expected=1, timeout_s=3
+    )
+    assert expired == []
+    engine.dispose()
+
+
+def _paths(datum: dict[str, Any], prefix: str = "") -> set[str]:
+    found: set[str] = set()
+    for name, value in datum.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            found |= _paths(value, f"{path}.")
+        else:
+            found.add(path)
+    return found

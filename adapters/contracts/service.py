@@ -40,7 +40,7 @@ from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.decoding import RecordDecoder
-from bus.errors import ConfigError, LifecycleError
+from bus.errors import ConfigError, DeliveryError, LifecycleError
 from bus.ledger import Ledger, LedgerEntry, LedgerKind, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -210,7 +210,15 @@ class ContractService(Lifecycle):
                     outgoing.append(route.record(incoming, key))
                     entries.append(self._entry(route, incoming, key, now))
         if entries:
-            await run_sync(self._ledger.append, entries)
+            try:
+                await run_sync(self._ledger.append, entries)
+            except Exception as exc:
+                raise DeliveryError(
+                    f"the ledger did not record {len(entries)} deliveries "
+                    f"({type(exc).__name__}); nothing of the batch was delivered or committed",
+                    fix="check the ledger database (its table: create_ledger_table) and "
+                    "restart the contract service; it reads the batch again",
+                ) from exc
         if outgoing:
             placed = await send_batched(producer, outgoing)
             await RecordsInFlight(

@@ -24,6 +24,8 @@ are the service's: a renewed subscription continues from them, nothing is sent a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,7 +42,7 @@ from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.decoding import RecordDecoder
-from bus.errors import ConfigError, DeliveryError, LifecycleError
+from bus.errors import ConfigError, DeliveryError, LifecycleError, PublishError
 from bus.ledger import Ledger, LedgerEntry, LedgerKind, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -54,6 +56,7 @@ __all__ = ["DEFAULT_GROUP", "ContractService"]
 log = get_logger(__name__)
 DEFAULT_GROUP = "spbe-contracts"
 _DELIVERY_TIMEOUT_S = 120.0
+_RETRY_PAUSE_S = 5.0
 
 
 def _utc_today() -> date:
@@ -102,6 +105,8 @@ class ContractService(Lifecycle):
         self._decoder: RecordDecoder | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._stale_producer = False
+        self._stopping = asyncio.Event()
 
     @property
     def routes(self) -> list[Route]:
@@ -137,17 +142,7 @@ class ContractService(Lifecycle):
                     projected.schema, subject=projected_subject(projected)
                 )
             self._decoder = RecordDecoder(self._standard, self._registry)
-            self._producer = await start_client(
-                lambda: AIOKafkaProducer(
-                    **kafka.aiokafka_options(),
-                    client_id="spbe-contracts",
-                    acks="all",
-                    enable_idempotence=True,
-                ),
-                "start the contract service's producer",
-                bootstrap_servers=kafka.bootstrap_servers,
-                security=kafka.security,
-            )
+            self._producer = await self._new_producer()
             consumer = await start_client(
                 lambda: AIOKafkaConsumer(
                     **kafka.aiokafka_options(),
@@ -166,9 +161,25 @@ class ContractService(Lifecycle):
         except BaseException:
             await self.stop()
             raise
+        self._stopping.clear()
         log.info("contract.started", topics=topics, routes=len(self.routes))
 
+    async def _new_producer(self) -> AIOKafkaProducer:
+        kafka = self._kafka
+        return await start_client(
+            lambda: AIOKafkaProducer(
+                **kafka.aiokafka_options(),
+                client_id="spbe-contracts",
+                acks="all",
+                enable_idempotence=True,
+            ),
+            "start the contract service's producer",
+            bootstrap_servers=kafka.bootstrap_servers,
+            security=kafka.security,
+        )
+
     async def stop(self) -> None:
+        self._stopping.set()
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         registry, self._registry = self._registry, None
@@ -181,8 +192,43 @@ class ContractService(Lifecycle):
 
     # -- delivering ------------------------------------------------------------------------
 
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return after the batch in hand."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Deliver batch after batch until :meth:`request_stop` or :meth:`stop`.
+
+        A batch that fails (the ledger or the broker is away) is logged and read again
+        from the committed offsets after a pause: its deliveries may be duplicated, never
+        lost, and never made without their ledger entries.
+        """
+        while not self._stopping.is_set():
+            try:
+                await self.run_once()
+            except (DeliveryError, PublishError) as exc:
+                log.warning("contract.batch_failed", error=exc.message, fix=exc.fix)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), _RETRY_PAUSE_S)
+
+    async def _rewind(self) -> None:
+        """Go back to the committed offsets, so the failed batch is read again."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+
     async def run_once(self, timeout_ms: int = 1000) -> int:
-        """Fetch one batch and deliver it (ledger, produce, commit); return records produced."""
+        """Fetch one batch and deliver it (ledger, produce, commit); return records produced.
+
+        On an error the consumer goes back to its committed offsets before it is raised,
+        so the next call reads the failed batch again.
+        """
         consumer, producer, decoder = self._consumer, self._producer, self._decoder
         if consumer is None or producer is None or decoder is None:
             raise LifecycleError(
@@ -192,6 +238,20 @@ class ContractService(Lifecycle):
         batch = await consumer.getmany(timeout_ms=timeout_ms)
         if not batch:
             return 0
+        try:
+            return await self._deliver(consumer, producer, decoder, batch)
+        except Exception:
+            await self._rewind()  # the next fetch reads this batch again: nothing is skipped
+            raise
+
+    async def _deliver(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        decoder: RecordDecoder,
+        batch: Mapping[TopicPartition, Sequence[Any]],
+    ) -> int:
+        """Build, record in the ledger, produce and commit one fetched batch."""
         today = self._today()
         outgoing: list[OutgoingRecord] = []
         entries: list[LedgerEntry] = []
@@ -220,15 +280,28 @@ class ContractService(Lifecycle):
                     "restart the contract service; it reads the batch again",
                 ) from exc
         if outgoing:
+            if self._stale_producer:
+                producer = await self._renew_producer(producer)
             placed = await send_batched(producer, outgoing)
             await RecordsInFlight(
-                placed, timeout_s=_DELIVERY_TIMEOUT_S, on_lost_idempotence=lambda: None
+                placed, timeout_s=_DELIVERY_TIMEOUT_S, on_lost_idempotence=self._lost_idempotence
             ).acknowledged()
         await consumer.commit({tp: offset for tp, offset in offsets.items()})
         log.debug(
             "contract.delivered", records=len(outgoing), consumed=sum(map(len, batch.values()))
         )
         return len(outgoing)
+
+    def _lost_idempotence(self) -> None:
+        self._stale_producer = True
+
+    async def _renew_producer(self, old: AIOKafkaProducer) -> AIOKafkaProducer:
+        """A new producer (a new producer id) for one whose sequence the broker refused."""
+        self._producer = producer = await self._new_producer()
+        self._stale_producer = False
+        log.warning("contract.producer_renewed", reason="idempotence state lost")
+        await close_client(old)
+        return producer
 
     def _entry(self, route: Route, incoming: IncomingEvent, key: str, now: datetime) -> LedgerEntry:
         nik = getattr(incoming.event, "nik", None)

@@ -24,6 +24,7 @@ from bus.contract.pseudonyms import pseudonymise
 from bus.errors import DeliveryError
 from bus.ops.catalog import Subscription
 from bus.publisher import Publisher, PublisherConfig
+from bus.publisher.partitions import partition_for
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
 from tests.support.kafka import committed_offsets, create_topic, partitions_of, read_all
 
@@ -78,13 +79,7 @@ async def test_each_subscription_gets_only_its_fields_under_its_own_keys_ledger_
         group_id=f"spbe-contracts-{uuid.uuid4().hex[:8]}",
         today=lambda: TODAY,
     )
-    async with service:
-        produced = 0
-        for _ in range(60):  # fetches, not time: each waits for records at most 1 s
-            produced += await service.run_once()
-            if produced >= 2 * len(events):
-                break
-    assert produced == 2 * len(events)
+    assert await _run_until(service, 2 * len(events)) == 2 * len(events)
 
     projections = {
         route.subscriber: route.projected
@@ -97,6 +92,9 @@ async def test_each_subscription_gets_only_its_fields_under_its_own_keys_ledger_
             kafka_bootstrap, projected_topic(raw, subscriber), expected=len(events)
         )
         assert len(records) == len(events)
+        partitions = await partitions_of(kafka_bootstrap, projected_topic(raw, subscriber))
+        for record in records:  # partitioned as the publisher partitions, by the pairwise key
+            assert record.partition == partition_for(record.key, partitions)
         schema = projections[subscriber].schema
         allowed = set(projections[subscriber].allowed_fields)
         for record in records:
@@ -188,19 +186,17 @@ async def test_no_delivery_without_its_ledger_entry_and_renewal_sends_nothing_ag
         await publisher.publish_many([penduduk(serial) for serial in (1, 2, 3)])
 
     # A ledger without its table: the append fails, so nothing is produced or committed.
-    broken = create_engine(f"sqlite:///{tmp_path / 'broken.db'}")
-    first = service([dpmptsp, dinsos_renewed], LedgerStore(broken, LEDGER_SECRET))
-    with pytest.raises(DeliveryError, match="nothing of the batch was delivered"):
-        await _run_until(first, 1)
-    broken.dispose()
-    assert await _records_on(kafka_bootstrap, projected_topic(raw, "dpmptsp-penduduk")) == 0
-    assert await committed_offsets(kafka_bootstrap, group) == {}
-
     engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    create_ledger_table(engine)
     ledger = LedgerStore(engine, LEDGER_SECRET)
-    # Dinsos expired: only dpmptsp receives the three, read again from the start.
-    assert await _run_until(service([dpmptsp, dinsos_expired], ledger), 3) == 3
+    async with service([dpmptsp, dinsos_expired], ledger) as first:
+        with pytest.raises(DeliveryError, match="nothing of the batch was delivered"):
+            await _deliver_until(first, 1)
+        assert await _records_on(kafka_bootstrap, projected_topic(raw, "dpmptsp-penduduk")) == 0
+        assert await committed_offsets(kafka_bootstrap, group) == {}
+        # The ledger is back: the same service reads the failed batch again. Dinsos has
+        # expired, so only dpmptsp receives the three.
+        create_ledger_table(engine)
+        assert await _deliver_until(first, 3) == 3
     async with Publisher(config) as publisher:
         await publisher.publish_many([penduduk(serial) for serial in (4, 5)])
     # Renewed: both receive the two new events, and nothing before them is sent again.
@@ -220,10 +216,14 @@ async def test_no_delivery_without_its_ledger_entry_and_renewal_sends_nothing_ag
 
 async def _run_until(service: ContractService, expected: int) -> int:
     """Run ``service`` until it produced ``expected`` records (or 60 fetches found no more)."""
-    produced = 0
     async with service:
-        for _ in range(60):
-            produced += await service.run_once()
-            if produced >= expected:
-                break
+        return await _deliver_until(service, expected)
+
+
+async def _deliver_until(service: ContractService, expected: int) -> int:
+    produced = 0
+    for _ in range(60):  # fetches, not time: each waits for records at most 1 s
+        produced += await service.run_once()
+        if produced >= expected:
+            break
     return produced

@@ -85,6 +85,22 @@ class ContractService(Lifecycle):
                 "the contract service has no subscriptions",
                 fix="give it the catalogue's subscriptions (deploy/catalog.yaml)",
             )
+        seen: set[str] = set()
+        for sub in subscriptions:
+            if sub.subscriber in seen:
+                raise ConfigError(
+                    f"subscriber {sub.subscriber} has two subscriptions; a subscriber id "
+                    "names one projected topic per raw topic",
+                    fix="merge them into one subscription in the catalogue",
+                )
+            seen.add(sub.subscriber)
+        if pairwise_secret.get_secret_value() == ledger_secret.get_secret_value():
+            raise ConfigError(
+                "pairwise_secret and ledger_secret are the same secret; the ledger's subjects "
+                "would then be computable by whoever holds the subscribers' key secret",
+                fix="give the ledger a secret of its own "
+                "(python -c 'import secrets; print(secrets.token_hex(32))')",
+            )
         by_name = standard if standard is not None else load_standard()
         by_type = {s.event_type: s for s in by_name.values() if s.event_type is not None}
         self._routes = build_routes(
@@ -110,7 +126,7 @@ class ContractService(Lifecycle):
 
     @property
     def routes(self) -> list[Route]:
-        """Every (subscription, topic, event type) route, in catalogue order."""
+        """Every (subscription, raw topic, event type) route, grouped by topic and type."""
         return [route for routes in self._routes.values() for route in routes]
 
     @property

@@ -6,13 +6,18 @@ from datetime import date
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from pydantic import SecretBytes
 
+from adapters.contracts import ContractService
 from adapters.contracts.routes import (
     aggregate_key,
     build_routes,
     filter_changed,
     projected_subject,
 )
+from adapters.ledger import LedgerStore
+from bus.connection import KafkaConnection
 from bus.contract import codec
 from bus.contract.codec import InMemorySchemas
 from bus.contract.contract_headers import from_contract_headers
@@ -30,6 +35,7 @@ PENDUDUK = "id.go.spbe.dukcapil.PendudukUpdated.v1"
 TOPIC = "spbe.dukcapil.penduduk.v1"
 STEWARD_SECRET = b"steward-secret-0123456789abcdef"
 PAIRWISE = PairwiseKeys(b"pairwise-secret-0123456789abcdef")
+LEDGER_SECRET = b"ledger-secret-0123456789abcdef"
 
 
 def subscription(subscriber: str, fields: list[str], **changes: Any) -> Subscription:
@@ -122,3 +128,37 @@ def test_an_event_type_outside_the_standard_is_refused_naming_the_subscription()
 def test_an_unknown_field_is_refused_naming_the_path() -> None:
     with pytest.raises(ConfigError, match="agama_x"):
         build_routes([subscription("dinsos-penduduk", ["nik", "agama_x"])], BY_TYPE, PAIRWISE)
+
+
+def service(subscriptions: list[Subscription], **changes: Any) -> ContractService:
+    options: dict[str, Any] = {
+        "pairwise_secret": SecretBytes(b"pairwise-secret-0123456789abcdef"),
+        "ledger": LedgerStore(sa.create_engine("sqlite://"), LEDGER_SECRET),
+        "ledger_secret": SecretBytes(LEDGER_SECRET),
+        "kafka": KafkaConnection(bootstrap_servers="127.0.0.1:9092"),
+        "today": lambda: date(2026, 12, 1),
+        **changes,
+    }
+    return ContractService(subscriptions, **options)
+
+
+def test_the_service_reads_only_the_topics_of_active_subscriptions() -> None:
+    other = "spbe.dukcapil.kematian.v1"
+    found = service(
+        [
+            subscription("dinsos-penduduk", ["nik"]),
+            subscription("bapenda-penduduk", ["nik"], topics=[other], expires="2026-11-30"),
+        ]
+    )
+    assert found.topics == [TOPIC]
+    assert "secret" not in repr(found).replace("secrets=**********", "")
+
+
+def test_the_service_refuses_no_subscriptions_a_repeated_subscriber_and_one_secret() -> None:
+    with pytest.raises(ConfigError, match="no subscriptions"):
+        service([])
+    sub = subscription("dinsos-penduduk", ["nik"])
+    with pytest.raises(ConfigError, match="dinsos-penduduk has two subscriptions"):
+        service([sub, sub])
+    with pytest.raises(ConfigError, match="pairwise_secret and ledger_secret are the same"):
+        service([sub], pairwise_secret=SecretBytes(LEDGER_SECRET))

@@ -11,7 +11,8 @@ subscription names. Per fetched batch, in this order:
 3. the projected records are produced (idempotent, ``acks=all``, partitioned as the
    publisher partitions, over the pairwise key, so one person's events stay in order)
    and every acknowledgement is awaited;
-4. the consumed offsets are committed.
+4. a raw record that is no event goes to ``<topic>.dlq.<group>`` with its cause; then
+   the consumed offsets are committed.
 
 A crash anywhere re-delivers the batch after a restart: duplicates are possible (sinks
 drop them by event id, the ledger lists them), a loss is not, and no record is produced
@@ -41,8 +42,17 @@ from bus.contract.plan import OutgoingRecord
 from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
+from bus.dead_letters import DeadLetterWriter
 from bus.decoding import RecordDecoder
-from bus.errors import ConfigError, DeliveryError, LifecycleError, PublishError
+from bus.delivery import dlq_topic
+from bus.errors import (
+    ConfigError,
+    ContractError,
+    DeliveryError,
+    LifecycleError,
+    PublishError,
+    UnknownSchemaError,
+)
 from bus.ledger import Ledger, LedgerEntry, LedgerKind, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -121,6 +131,7 @@ class ContractService(Lifecycle):
         self._decoder: RecordDecoder | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._dlq: DeadLetterWriter | None = None
         self._stale_producer = False
         self._stopping = asyncio.Event()
 
@@ -172,6 +183,8 @@ class ContractService(Lifecycle):
                 bootstrap_servers=kafka.bootstrap_servers,
                 security=kafka.security,
             )
+            self._dlq = DeadLetterWriter(kafka, self._group_id, topics)
+            await self._dlq.start()
             consumer.subscribe(topics)
             self._consumer = consumer
         except BaseException:
@@ -199,10 +212,13 @@ class ContractService(Lifecycle):
         consumer, self._consumer = self._consumer, None
         producer, self._producer = self._producer, None
         registry, self._registry = self._registry, None
+        dlq, self._dlq = self._dlq, None
         if consumer is not None:
             await close_client(consumer)
         if producer is not None:
             await close_client(producer)
+        if dlq is not None:
+            await dlq.stop()
         if registry is not None:
             await registry.stop()
 
@@ -272,11 +288,18 @@ class ContractService(Lifecycle):
         outgoing: list[OutgoingRecord] = []
         entries: list[LedgerEntry] = []
         offsets: dict[TopicPartition, int] = {}
+        undecodable: list[tuple[Any, ContractError]] = []
         now = datetime.now(UTC)
         for tp, records in batch.items():
             for message in records:
                 offsets[tp] = message.offset + 1
-                incoming = await decoder.decode(message.value, message.headers)
+                try:
+                    incoming = await decoder.decode(message.value, message.headers)
+                except UnknownSchemaError:
+                    raise  # a schema not registered yet: the batch waits for it
+                except ContractError as exc:
+                    undecodable.append((message, exc))
+                    continue
                 routes = self._routes.get((tp.topic, incoming.envelope.type), ())
                 for route in routes:
                     if not route.active(today):
@@ -302,11 +325,27 @@ class ContractService(Lifecycle):
             await RecordsInFlight(
                 placed, timeout_s=_DELIVERY_TIMEOUT_S, on_lost_idempotence=self._lost_idempotence
             ).acknowledged()
+        for message, problem in undecodable:
+            await self._dead_letter(message, problem, now)
         await consumer.commit({tp: offset for tp, offset in offsets.items()})
         log.debug(
             "contract.delivered", records=len(outgoing), consumed=sum(map(len, batch.values()))
         )
         return len(outgoing)
+
+    async def _dead_letter(self, message: Any, exc: ContractError, when: datetime) -> None:
+        """Write a raw record that is no event to ``<topic>.dlq.<group>``, before the commit."""
+        if self._dlq is None:
+            raise LifecycleError("the contract service's dead letter writer is not started")
+        cause = await self._dlq.write(message, exc, attempts=1, first_failure=when)
+        log.warning(
+            "contract.dead_lettered",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            dlq=dlq_topic(message.topic, self._group_id),
+            error=cause.error_class,
+        )
 
     def _lost_idempotence(self) -> None:
         self._stale_producer = True

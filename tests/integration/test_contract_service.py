@@ -21,12 +21,19 @@ from bus.contract.codec import InMemorySchemas
 from bus.contract.contract_headers import from_contract_headers
 from bus.contract.projection import projected_topic
 from bus.contract.pseudonyms import pseudonymise
+from bus.delivery import dlq_topic
 from bus.errors import DeliveryError
 from bus.ops.catalog import Subscription
 from bus.publisher import Publisher, PublisherConfig
 from bus.publisher.partitions import partition_for
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
-from tests.support.kafka import committed_offsets, create_topic, partitions_of, read_all
+from tests.support.kafka import (
+    committed_offsets,
+    create_topic,
+    partitions_of,
+    produce,
+    read_all,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -227,3 +234,41 @@ async def _deliver_until(service: ContractService, expected: int) -> int:
         if produced >= expected:
             break
     return produced
+
+
+async def test_a_record_that_is_no_event_is_dead_lettered_and_the_rest_delivered(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    raw = f"spbe.t{uuid.uuid4().hex[:10]}.penduduk.v1"
+    dinsos = catalogue_subscription("dinsos-penduduk", raw)
+    await create_topic(kafka_bootstrap, raw)
+    await create_topic(kafka_bootstrap, projected_topic(raw, dinsos.subscriber))
+    await produce(kafka_bootstrap, raw, [b"not an event"], key=b"k")
+    config = PublisherConfig(
+        bootstrap_servers=kafka_bootstrap,
+        source=SOURCE_DUKCAPIL,
+        key_secret=SecretBytes(STEWARD_SECRET),
+        topic_overrides={"PendudukUpdated": raw},
+    )
+    async with Publisher(config) as publisher:
+        await publisher.publish(penduduk(1))
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    create_ledger_table(engine)
+    group = f"spbe-contracts-{uuid.uuid4().hex[:8]}"
+    service = ContractService(
+        [dinsos],
+        pairwise_secret=SecretBytes(PAIRWISE_SECRET),
+        ledger=LedgerStore(engine, LEDGER_SECRET),
+        ledger_secret=SecretBytes(LEDGER_SECRET),
+        kafka=KafkaConnection(bootstrap_servers=kafka_bootstrap),
+        group_id=group,
+        today=lambda: TODAY,
+    )
+    assert await _run_until(service, 1) == 1
+
+    (dead,) = await read_all(kafka_bootstrap, dlq_topic(raw, group), expected=1)
+    assert dead.value == b"not an event"
+    assert dict(dead.headers)["dlq_error_class"]
+    offsets = await committed_offsets(kafka_bootstrap, group)
+    assert offsets == {TopicPartition(raw, 0): 2}
+    engine.dispose()

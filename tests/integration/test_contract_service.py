@@ -19,6 +19,7 @@ from bus.connection import KafkaConnection
 from bus.contract import codec
 from bus.contract.codec import InMemorySchemas
 from bus.contract.contract_headers import from_contract_headers
+from bus.contract.projected_events import projected_event_class
 from bus.contract.projection import projected_topic
 from bus.contract.pseudonyms import pseudonymise
 from bus.delivery import dlq_topic
@@ -26,6 +27,7 @@ from bus.errors import DeliveryError
 from bus.ops.catalog import Subscription
 from bus.publisher import Publisher, PublisherConfig
 from bus.publisher.partitions import partition_for
+from bus.registry import SchemaRegistry
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
 from tests.support.kafka import (
     committed_offsets,
@@ -104,8 +106,14 @@ async def test_each_subscription_gets_only_its_fields_under_its_own_keys_ledger_
             assert record.partition == partition_for(record.key, partitions)
         schema = projections[subscriber].schema
         allowed = set(projections[subscriber].allowed_fields)
+        # A subscriber finds the writer schema in the registry, as it finds the standard's.
+        async with SchemaRegistry(kafka_bootstrap) as registry:
+            registered = await registry.lookup(schema.fingerprint)
+        assert registered.fingerprint == schema.fingerprint
+        typed = projected_event_class(projections[subscriber])
         for record in records:
-            datum = codec.decode(record.value, InMemorySchemas([schema])).datum
+            datum = codec.decode(record.value, InMemorySchemas([registered])).datum
+            assert typed.from_avro(datum).nik == datum["nik"]
             assert _paths(datum) <= allowed
             headers = list(record.headers)
             contract = from_contract_headers(headers)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bus.contract import codec
@@ -36,6 +36,7 @@ from bus.contract.projection import ProjectedSchema, project, projected_topic
 from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, ContractError
+from bus.ledger import LedgerEntry, LedgerKind
 from bus.ops.catalog import Subscription
 
 __all__ = [
@@ -132,6 +133,23 @@ class Route:
             value=codec.encode(self.projected.schema, datum, validated=True),
             headers=headers,
             envelope=envelope,
+        )
+
+    def ledger_entry(self, incoming: IncomingEvent, subject: str, when: datetime) -> LedgerEntry:
+        """The ledger entry of delivering ``incoming`` on this route; ``subject`` is its
+        ledger pseudonym. A day-one snapshot event (``ce_snapshot``) is a ``snapshot`` entry.
+        """
+        sub = self.subscription
+        return LedgerEntry(
+            subject=subject,
+            event_id=incoming.envelope.id,
+            event_type=incoming.envelope.type,
+            subscriber=sub.subscriber,
+            opd=sub.opd,
+            purpose=sub.purpose,
+            legal_basis=sub.legal_basis,
+            kind=LedgerKind.SNAPSHOT if incoming.envelope.snapshot else LedgerKind.DELIVERY,
+            delivered_at=when,
         )
 
 

@@ -53,7 +53,7 @@ from bus.errors import (
     PublishError,
     UnknownSchemaError,
 )
-from bus.ledger import Ledger, LedgerEntry, LedgerKind, LedgerSubjects
+from bus.ledger import Ledger, LedgerEntry, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
 from bus.ops.catalog import Subscription
@@ -364,18 +364,7 @@ class ContractService(Lifecycle):
             subject = self._subjects.subject(nik)
         else:
             subject = self._other_subjects(key)
-        sub = route.subscription
-        return LedgerEntry(
-            subject=subject,
-            event_id=incoming.envelope.id,
-            event_type=incoming.envelope.type,
-            subscriber=sub.subscriber,
-            opd=sub.opd,
-            purpose=sub.purpose,
-            legal_basis=sub.legal_basis,
-            kind=LedgerKind.DELIVERY,
-            delivered_at=now,
-        )
+        return route.ledger_entry(incoming, subject, now)
 
     def _expired(self, route: Route) -> None:
         if route.subscriber in self._expired_logged:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from bus.contract.plan import dataschema_uri
 from bus.contract.pseudonyms import PairwiseKeys, pseudonymise
 from bus.contract.standard import example, load_standard
 from bus.errors import ConfigError
+from bus.ledger import LedgerKind
 from bus.ops.catalog import Subscription
 
 STANDARD = load_standard()
@@ -162,3 +164,21 @@ def test_the_service_refuses_no_subscriptions_a_repeated_subscriber_and_one_secr
         service([sub, sub])
     with pytest.raises(ConfigError, match="pairwise_secret and ledger_secret are the same"):
         service([sub], pairwise_secret=SecretBytes(LEDGER_SECRET))
+
+
+def test_the_ledger_entry_names_the_contract_and_marks_snapshot_events() -> None:
+    (route,) = build_routes([subscription("dinsos-penduduk", ["nik"])], BY_TYPE, PAIRWISE)[
+        (TOPIC, PENDUDUK)
+    ]
+    raw = incoming()
+    when = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    entry = route.ledger_entry(raw, "a" * 64, when)
+    assert (entry.subscriber, entry.opd, entry.event_id) == (
+        "dinsos-penduduk",
+        "DINSOS",
+        raw.envelope.id,
+    )
+    assert entry.legal_basis == "PKS 470/0877/DISDUKCAPIL/2025"
+    assert entry.kind is LedgerKind.DELIVERY
+    snapshot = IncomingEvent(replace(raw.envelope, snapshot=True), raw.event, raw.writer)
+    assert route.ledger_entry(snapshot, "a" * 64, when).kind is LedgerKind.SNAPSHOT

@@ -98,20 +98,33 @@ class Route:
         """True until the end of the subscription's ``expires`` day."""
         return today <= self.subscription.expires
 
-    def record(self, incoming: IncomingEvent, key: str) -> OutgoingRecord:
+    def record(
+        self,
+        incoming: IncomingEvent,
+        key: str,
+        *,
+        datum: Mapping[str, Any] | None = None,
+        envelope_headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> OutgoingRecord:
         """The projected record of ``incoming`` for this subscriber; ``key`` is the raw key.
 
         ``key`` is the aggregate's own value (the NIK of a ``PendudukUpdated``), never the
-        steward's pseudonym: the subscriber's key is its pairwise pseudonym.
+        steward's pseudonym: the subscriber's key is its pairwise pseudonym. ``datum``
+        (``incoming.event.avro_datum()``) and ``envelope_headers`` (``to_headers`` of its
+        envelope) may be passed when one event goes to several routes, to build them once.
         """
-        datum = project(incoming.event.avro_datum(), self.projected)
+        if datum is None:
+            datum = incoming.event.avro_datum()
+        if envelope_headers is None:
+            envelope_headers = to_headers(incoming.envelope)
+        datum = project(datum, self.projected)
         changed = datum.get(CHANGED_FIELDS)
         if isinstance(changed, list | tuple):
             datum[CHANGED_FIELDS] = filter_changed(changed, self.allowed)
         pairwise = self.keys(key)
         key_bytes = pairwise.encode("utf-8")
         headers: list[tuple[str, bytes]] = []
-        for name, value in _envelope_headers(incoming):
+        for name, value in envelope_headers:
             if name == "ce_subject" or name == "ce_partitionkey":
                 headers.append((name, key_bytes))
             elif name == "ce_dataschema":
@@ -151,10 +164,6 @@ class Route:
             kind=LedgerKind.SNAPSHOT if incoming.envelope.snapshot else LedgerKind.DELIVERY,
             delivered_at=when,
         )
-
-
-def _envelope_headers(incoming: IncomingEvent) -> list[tuple[str, bytes]]:
-    return [(name, value) for name, value in to_headers(incoming.envelope)]
 
 
 def build_routes(

@@ -37,6 +37,7 @@ from pydantic import SecretBytes
 from adapters.contracts.routes import Route, aggregate_key, build_routes, projected_subject
 from adapters.db import run_sync
 from bus.connection import KafkaConnection
+from bus.contract.envelope import to_headers
 from bus.contract.message import IncomingEvent
 from bus.contract.plan import OutgoingRecord
 from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
@@ -301,12 +302,16 @@ class ContractService(Lifecycle):
                     undecodable.append((message, exc))
                     continue
                 routes = self._routes.get((tp.topic, incoming.envelope.type), ())
-                for route in routes:
-                    if not route.active(today):
-                        self._expired(route)
-                        continue
-                    key = aggregate_key(incoming)
-                    outgoing.append(route.record(incoming, key))
+                active = [route for route in routes if self._active(route, today)]
+                if not active:
+                    continue
+                key = aggregate_key(incoming)
+                datum = incoming.event.avro_datum()
+                headers = to_headers(incoming.envelope)
+                for route in active:
+                    outgoing.append(
+                        route.record(incoming, key, datum=datum, envelope_headers=headers)
+                    )
                     entries.append(self._entry(route, incoming, key, now))
         if entries:
             try:
@@ -366,15 +371,19 @@ class ContractService(Lifecycle):
             subject = self._other_subjects(key)
         return route.ledger_entry(incoming, subject, now)
 
-    def _expired(self, route: Route) -> None:
+    def _active(self, route: Route, today: date) -> bool:
+        """True when ``route``'s subscription is active; an expired one is logged once."""
+        if route.active(today):
+            return True
         if route.subscriber in self._expired_logged:
-            return
+            return False
         self._expired_logged.add(route.subscriber)
         log.warning(
             "contract.subscription_expired",
             subscriber=route.subscriber,
             expires=route.subscription.expires.isoformat(),
         )
+        return False
 
     def __repr__(self) -> str:
         return (

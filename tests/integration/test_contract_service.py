@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from pathlib import Path
@@ -272,7 +273,14 @@ async def test_a_record_that_is_no_event_is_dead_lettered_and_the_rest_delivered
         group_id=group,
         today=lambda: TODAY,
     )
-    assert await _run_until(service, 1) == 1
+    async with service:  # run() until asked to stop, as an adapter runs
+        running = asyncio.create_task(service.run())
+        delivered = await read_all(
+            kafka_bootstrap, projected_topic(raw, dinsos.subscriber), expected=1
+        )
+        service.request_stop()
+        await running
+    assert len(delivered) == 1
 
     (dead,) = await read_all(kafka_bootstrap, dlq_topic(raw, group), expected=1)
     assert dead.value == b"not an event"

@@ -118,10 +118,14 @@ def read_record(
             fix="update the application's schemas (spbe-bus schemas list shows the registry)",
         )
     reader = readers.get(envelope.event_name)
-    writer = resolver.schema_for(codec.read_header(value))
-    if writer is not None and is_projected(writer):
-        event_class = _projected_class(writer, reader, envelope, contract)
-        reader = writer
+    fingerprint = codec.read_header(value)
+    if reader is None or reader.fingerprint != fingerprint:
+        # Not the local standard's schema (the common case is): a newer standard, or a
+        # subscription's projection, which is read as written.
+        writer = resolver.schema_for(fingerprint)
+        if writer is not None and is_projected(writer):
+            event_class = _projected_class(writer, reader, envelope, contract)
+            reader = writer
     writer, datum = codec.decode(value, resolver, reader)
     event = event_class.from_avro(datum) if validate else event_class.from_trusted_avro(datum)
     return IncomingEvent(envelope=envelope, event=event, writer=writer, contract=contract)

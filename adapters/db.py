@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect as SqlDialect
 from sqlalchemy.engine import Engine
 
 from bus.errors import ConfigError
 
-__all__ = ["Dialect", "begin_immediate", "create_engine", "dialect_of", "run_sync"]
+__all__ = ["Dialect", "UtcDateTime", "begin_immediate", "create_engine", "dialect_of", "run_sync"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -94,3 +97,34 @@ def begin_immediate(engine: Engine) -> Engine:
 async def run_sync(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run blocking database work in a worker thread."""
     return await asyncio.to_thread(func, *args, **kwargs)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A point in time stored as UTC: ``timestamptz`` on PostgreSQL, ``DATETIME(6)`` elsewhere.
+
+    Values go in as timezone-aware datetimes and come back as UTC-aware ones, whatever
+    the database keeps.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: SqlDialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: SqlDialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("stored times must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: SqlDialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

@@ -26,13 +26,11 @@ user to ``INSERT`` and ``SELECT``, so removing the triggers takes the owner.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Engine
 
+from adapters.db import UtcDateTime
 from bus.errors import ConfigError
 from bus.ledger import MAX_LENGTHS, SUBJECT_LENGTH
 
@@ -41,33 +39,6 @@ __all__ = ["DEFAULT_TABLE", "UtcDateTime", "create_ledger_table", "ledger_table"
 DEFAULT_TABLE = "spbe_ledger"
 #: A table name the triggers' SQL can hold unquoted.
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """A point in time stored as UTC: ``timestamptz`` on PostgreSQL, ``DATETIME(6)`` elsewhere."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("ledger times must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 def ledger_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None) -> sa.Table:

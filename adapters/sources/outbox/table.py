@@ -37,7 +37,7 @@ relay checks them at start.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.ddl import DDLIfCallable
 
+from adapters.db import UtcDateTime
 from adapters.sources.outbox.config import DEFAULT_TABLE
 
 __all__ = ["UtcDateTime", "create_outbox_table", "outbox_table", "relay_indexes"]
@@ -54,37 +55,6 @@ __all__ = ["UtcDateTime", "create_outbox_table", "outbox_table", "relay_indexes"
 #: Databases with partial indexes (``CREATE INDEX ... WHERE``).
 _PARTIAL = ("postgresql", "sqlite")
 _NO_PARTIAL = ("mysql", "mariadb")
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """A point in time stored as UTC: ``timestamptz`` on PostgreSQL, ``DATETIME(6)`` elsewhere.
-
-    Values go in as timezone-aware datetimes and come back as UTC-aware ones, whatever
-    the database keeps.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("outbox timestamps must be timezone-aware")
-        value = value.astimezone(UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class _Now(sa.sql.expression.FunctionElement[datetime]):

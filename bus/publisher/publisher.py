@@ -16,6 +16,7 @@ from bus.contract.plan import OutgoingRecord, PublishingPlan
 from bus.contract.pseudonyms import Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
+from bus.diagnosis import sasl_user
 from bus.errors import BusError, ConfigError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
@@ -217,7 +218,7 @@ class Publisher(Lifecycle):
         if isinstance(exc, LOST_IDEMPOTENCE):
             self._stale_producer = True
         # Its source stewards the event (the plans say so): send_failure names that steward.
-        return send_failure(record, exc, principal=self.config.security.username)
+        return send_failure(record, exc, principal=sasl_user(self.config))
 
     async def _ready_producer(self) -> AIOKafkaProducer:
         """The producer, renewed first if the broker no longer accepts its idempotence state."""

@@ -10,14 +10,20 @@ every Kafka key (those are keyed with a steward's or a subscriber's secret), so 
 ledger cannot be joined to a data set by key, and nobody without the ledger secret can
 turn a NIK into its entries or an entry back into a NIK.
 
+:func:`replay_entry` turns the entry of an event's first delivery into the entry of
+delivering it again (a replay or a dead letter redrive): the same subject, subscriber and
+agreement, ``kind`` ``replay``, a new time. A replay re-delivers records that carry no NIK
+the replaying operator could read (a projected record's key is a pairwise pseudonym), so
+the subject is taken from the original entry, never recomputed.
+
 :func:`summarise` turns the entries of one subject into the answer of
 ``spbe-bus ledger who-received``: the entries newest first and one line per subscriber.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -32,9 +38,12 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerKind",
+    "LedgerLookup",
     "LedgerSubjects",
     "SubscriberSummary",
     "WhoReceived",
+    "replay_entries",
+    "replay_entry",
     "summarise",
 ]
 
@@ -162,6 +171,38 @@ class Ledger(Protocol):
 
     def append(self, entries: Sequence[LedgerEntry]) -> None:
         """Record ``entries`` durably, all or none, before they are delivered."""
+
+
+class LedgerLookup(Ledger, Protocol):
+    """What a replay needs of a ledger store: append, and find an event's first delivery."""
+
+    def first_entries(self, subscriber: str, event_ids: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The first entry (by the order written) of each of ``event_ids`` delivered to
+        ``subscriber``, by event id; an event id with no entry is left out."""
+
+
+def replay_entry(original: LedgerEntry, when: datetime) -> LedgerEntry:
+    """The entry of delivering ``original``'s event again at ``when``: kind ``replay``.
+
+    Subject, event, subscriber, OPD, purpose and legal basis stay the original's: a replay
+    re-delivers the record as it was first delivered, under the contract it carries.
+    """
+    return replace(original, kind=LedgerKind.REPLAY, delivered_at=_utc(when, "when"))
+
+
+def replay_entries(
+    event_ids: Sequence[str], originals: Mapping[str, LedgerEntry], when: datetime
+) -> tuple[list[LedgerEntry], list[str]]:
+    """One replay entry per event id (in order), and the event ids with no original entry."""
+    entries: list[LedgerEntry] = []
+    missing: list[str] = []
+    for event_id in event_ids:
+        original = originals.get(event_id)
+        if original is None:
+            missing.append(event_id)
+        else:
+            entries.append(replay_entry(original, when))
+    return entries, missing
 
 
 @dataclass(frozen=True, slots=True)

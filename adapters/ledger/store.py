@@ -8,6 +8,9 @@ the batch again after its restart and appends the entries again. So the ledger i
 at-least-once: an entry may be duplicated (same event id, subscriber and kind), but no
 delivery is ever without its entry. :meth:`LedgerStore.who_received` returns every
 entry, duplicates included, newest first; its per-subscriber summary counts them.
+:meth:`LedgerStore.first_entries` finds the entry of an event's first delivery to a
+subscriber, which a replay or redrive turns into its ``replay`` entry
+(:func:`bus.ledger.replay_entry`).
 
 The store offers no way to change or remove an entry, and the table refuses ``UPDATE``
 and ``DELETE`` by trigger (:mod:`adapters.ledger.table`). The methods block: from async
@@ -19,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.db import create_engine
 from adapters.ledger.table import DEFAULT_TABLE, ledger_table
+from bus.errors import ConfigError
 from bus.ledger import LedgerEntry, LedgerKind, LedgerSubjects, WhoReceived, summarise
 from bus.logs import get_logger
 
@@ -42,31 +47,47 @@ _COLUMNS = (
     "kind",
     "delivered_at",
 )
+#: Event ids per lookup statement (SQLite allows 32,766 bound values; stay well below).
+_LOOKUP_CHUNK = 500
+
+
+def _entry(row: sa.Row[Any]) -> LedgerEntry:
+    return LedgerEntry(**{**row._asdict(), "kind": LedgerKind(row.kind)})
 
 
 class LedgerStore:
     """The ledger in one SQL database (SQLite, PostgreSQL or MariaDB), append-only.
 
     ``secret`` is the ledger secret (at least 16 bytes) that turns a NIK into its subject;
-    the table must exist (:func:`adapters.ledger.create_ledger_table`).
+    the table must exist (:func:`adapters.ledger.create_ledger_table`). A replay or
+    redrive, which takes its subjects from the original entries, passes ``secret=None``:
+    such a store appends and looks entries up by event, but cannot answer for a NIK.
     """
 
-    def __init__(self, engine: Engine, secret: bytes, *, table: str = DEFAULT_TABLE) -> None:
+    def __init__(self, engine: Engine, secret: bytes | None, *, table: str = DEFAULT_TABLE) -> None:
         self._engine = engine
-        self._subjects = LedgerSubjects(secret)
+        self._subjects = None if secret is None else LedgerSubjects(secret)
         self._table = ledger_table(table)
         self._owns_engine = False
 
     @classmethod
-    def from_url(cls, url: str, secret: bytes, *, table: str = DEFAULT_TABLE) -> LedgerStore:
+    def from_url(cls, url: str, secret: bytes | None, *, table: str = DEFAULT_TABLE) -> LedgerStore:
         """A store on a new engine for ``url``; :meth:`close` disposes of it."""
         store = cls(create_engine(url), secret, table=table)
         store._owns_engine = True
         return store
 
+    def _with_secret(self) -> LedgerSubjects:
+        if self._subjects is None:
+            raise ConfigError(
+                "this ledger store has no ledger secret, so it cannot turn a NIK into its subject",
+                fix="build the store with the ledger secret (--secret-file or $SPBE_LEDGER_SECRET)",
+            )
+        return self._subjects
+
     def subject(self, nik: str) -> str:
         """The ledger subject of ``nik`` (a ConfigError naming the rule if it is not a NIK)."""
-        return self._subjects.subject(nik)
+        return self._with_secret().subject(nik)
 
     def append(self, entries: Sequence[LedgerEntry]) -> None:
         """Record ``entries`` in one transaction: all of them or, on an error, none.
@@ -93,7 +114,7 @@ class LedgerStore:
         answer_window = summarise((), frm=frm, to=to)  # checks both are timezone-aware
         c = self._table.c
         query = sa.select(*(c[name] for name in _COLUMNS)).where(
-            c.subject == self._subjects.subject(subject_nik, field_name="subject_nik")
+            c.subject == self._with_secret().subject(subject_nik, field_name="subject_nik")
         )
         if answer_window.frm is not None:
             query = query.where(c.delivered_at >= answer_window.frm)
@@ -102,8 +123,31 @@ class LedgerStore:
         query = query.order_by(c.delivered_at.desc(), c.id.desc())
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        entries = [LedgerEntry(**{**row._asdict(), "kind": LedgerKind(row.kind)}) for row in rows]
+        entries = [_entry(row) for row in rows]
         return summarise(entries, frm=answer_window.frm, to=answer_window.to)
+
+    def first_entries(self, subscriber: str, event_ids: Sequence[str]) -> dict[str, LedgerEntry]:
+        """The first entry written for each of ``event_ids`` delivered to ``subscriber``.
+
+        By event id; an event id without an entry is left out. The first entry is the
+        original delivery (``delivery`` or ``snapshot``): the one a replay repeats. Served
+        by ``ix_<table>_event`` on ``(subscriber, event_id)``.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+        c = self._table.c
+        found: dict[str, LedgerEntry] = {}
+        with self._engine.connect() as conn:
+            for start in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[start : start + _LOOKUP_CHUNK]
+                query = (
+                    sa.select(*(c[name] for name in _COLUMNS))
+                    .where(c.subscriber == subscriber, c.event_id.in_(chunk))
+                    .order_by(c.id)
+                )
+                for row in conn.execute(query):
+                    if row.event_id not in found:
+                        found[row.event_id] = _entry(row)
+        return found
 
     def close(self) -> None:
         """Dispose of the engine if :meth:`from_url` made it."""

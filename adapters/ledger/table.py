@@ -15,7 +15,8 @@ One row is one delivery of one resident's data to one subscriber::
 
 ``ix_spbe_ledger_subject`` on ``(subject, delivered_at, id)`` serves "every entry of a
 subject between two times, newest first" with one index range scan, however many
-deliveries the ledger holds.
+deliveries the ledger holds. ``ix_spbe_ledger_event`` on ``(subscriber, event_id)`` serves
+a replay's lookup of the entries of the events it delivers again.
 
 The table is append-only. :func:`create_ledger_table` also creates triggers that refuse
 ``UPDATE`` and ``DELETE`` (and ``TRUNCATE`` on PostgreSQL) on all three databases; the
@@ -73,6 +74,7 @@ def ledger_table(name: str = DEFAULT_TABLE, metadata: sa.MetaData | None = None)
     )
     c = table.c
     sa.Index(f"ix_{name}_subject", c.subject, c.delivered_at, c.id)
+    sa.Index(f"ix_{name}_event", c.subscriber, c.event_id)
     return table
 
 
@@ -111,13 +113,16 @@ def create_ledger_table(
 ) -> sa.Table:
     """Create the ledger table, its index and (``guards``) its append-only triggers.
 
-    Safe to call again: what exists is kept, the triggers are replaced. ``guards=False``
+    Safe to call again: what exists is kept, an index missing from a table made by an
+    earlier version is added, the triggers are replaced. ``guards=False``
     leaves the triggers out, for a database user without the right to create them (then
     the grants of docs/contracts.md are the only guard).
     """
     definition = ledger_table(table)
     with engine.begin() as conn:
         definition.metadata.create_all(conn, checkfirst=True)
+        for index in definition.indexes:  # create_all skips those of an existing table
+            index.create(conn, checkfirst=True)
         if guards:
             for statement in _guards(table, conn.dialect.name):
                 conn.execute(sa.text(statement))

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus.cli.replay_cmd import (
     add_bootstrap_option,
+    add_ledger_option,
     bootstrap_of,
     failure_result,
+    replay_ledger,
     run_async,
 )
 from bus.connection import KafkaConnection
@@ -23,6 +25,10 @@ from bus.errors import BusError, ContractError
 from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq import RedriveReport, dlq_topics_of, purge, read_dead_letters, redrive
 from bus.ops.dlq_records import DeadLetter, DeadLetterError, describe, select
+from bus.ops.replay_ledger import ReplayLedger
+
+if TYPE_CHECKING:
+    from adapters.runner import SubscriberSink
 
 __all__ = ["add_dlq_commands"]
 
@@ -38,7 +44,10 @@ a duplicate, and keeps newer data from being overwritten. The subscriber may kee
 
 Redrive does not delete: review the outcome, then remove the resolved dead letters with
 'spbe-bus dlq purge ... --to-offset N' (the command prints N). Dead letters that fail
-again stay, with their new cause printed."""
+again stay, with their new cause printed.
+
+Dead letters of a projected topic (<raw>.for.<subscriber>) deliver residents' data again:
+each one's replay entry is appended to the delivery ledger (--ledger-url) first."""
 
 _PURGE_DESCRIPTION = """\
 Delete the reviewed dead letters of one partition at offsets up to and including
@@ -85,6 +94,7 @@ def add_dlq_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     again.add_argument("--partition", type=int, default=0, metavar="P")
     again.add_argument("--reason", help="why (incident, ticket); required, audited")
+    add_ledger_option(again)
     again.set_defaults(handler=run_async(_redrive), parser=again)
 
     remove = dsub.add_parser(
@@ -239,6 +249,25 @@ async def _redrive(args: argparse.Namespace) -> int:
         "adapter": str(args.adapter),
         "mode": "apply-through-sink",
     }
+    with replay_ledger(args, args.subscriber, [args.topic], action="redrive") as ledger:
+        report = await _redrive_recorded(
+            bootstrap, args, target, chosen, letters, parameters, reason, ledger
+        )
+    if ledger is not None:
+        print(f"recorded {ledger.recorded} replay entries in the delivery ledger")
+    return _print_redrive(args, report)
+
+
+async def _redrive_recorded(
+    bootstrap: KafkaConnection,
+    args: argparse.Namespace,
+    target: SubscriberSink,
+    chosen: list[DeadLetter],
+    letters: list[DeadLetter],
+    parameters: dict[str, Any],
+    reason: str,
+    ledger: ReplayLedger | None,
+) -> RedriveReport:
     subscription = target.subscription
     async with AuditLog(bootstrap) as audit:
 
@@ -270,12 +299,13 @@ async def _redrive(args: argparse.Namespace) -> int:
                     batch_handler=target.batch_handler,
                     all_offsets=[x.offset for x in letters],
                     retry=subscription.retry,
+                    ledger=ledger,
                 )
         except BusError as exc:
             await record(failure_result(exc))
             raise
         await record(report.as_result())
-    return _print_redrive(args, report)
+    return report
 
 
 def _print_redrive(args: argparse.Namespace, report: RedriveReport) -> int:

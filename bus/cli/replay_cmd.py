@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -22,6 +24,7 @@ from bus.cli.connection_args import (
     add_credentials_option,
     connection_of,
 )
+from bus.cli.ledger_cmd import LEDGER_URL_ENV
 from bus.connection import KafkaConnection
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
@@ -29,6 +32,7 @@ from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq_records import mask_text
 from bus.ops.reapply import ReapplyReport, reapply
 from bus.ops.replay import plan_replay, rewind
+from bus.ops.replay_ledger import ReplayLedger, is_projected, require_ledger
 from bus.ops.replay_plan import (
     PartitionWindow,
     ReplayMode,
@@ -45,7 +49,9 @@ __all__ = [
     "DEFAULT_BOOTSTRAP",
     "ENV_BOOTSTRAP",
     "ProgressLine",
+    "add_ledger_option",
     "add_replay_command",
+    "replay_ledger",
     "run_async",
 ]
 
@@ -60,7 +66,9 @@ Replay events of TOPIC(s) into one subscriber, after an outage or a database res
 
 Sinks are idempotent (processed-event table, version guard): events already applied come
 back as duplicates, so replaying twice is harmless. Every replay is recorded, with
---reason, in the audit topic _spbe.audit."""
+--reason, in the audit topic _spbe.audit. A replay of a projected topic
+(<raw>.for.<subscriber>) delivers residents' data again: each event's replay entry is
+appended to the delivery ledger (--ledger-url) before it is delivered."""
 
 _EPILOG = """\
 examples:
@@ -107,7 +115,40 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "--adapter", type=Path, metavar="FILE.yaml", help="the subscriber's adapter file"
     )
     add_bootstrap_option(replay)
+    add_ledger_option(replay)
     replay.set_defaults(handler=run_async(_replay), parser=replay)
+
+
+def add_ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger-url",
+        default=None,
+        metavar="URL",
+        help="the delivery ledger's database URL, needed for a projected topic "
+        f"(<raw>.for.<subscriber>; default ${LEDGER_URL_ENV})",
+    )
+
+
+@contextlib.contextmanager
+def replay_ledger(
+    args: argparse.Namespace, subscriber: str, topics: Sequence[str], *, action: str
+) -> Iterator[ReplayLedger | None]:
+    """The ledger recording a replay or redrive of ``topics``; None when none is projected.
+
+    Refused (a ConfigError naming --ledger-url) for a projected topic without a ledger URL.
+    """
+    url = args.ledger_url or os.environ.get(LEDGER_URL_ENV, "")
+    if not url or not any(is_projected(t) for t in topics):
+        require_ledger(topics, subscriber, None, action=action)
+        yield None
+        return
+    # The ledger's store does SQL IO: it sits above the core library, like the sinks.
+    from adapters.ledger import LedgerStore
+
+    with LedgerStore.from_url(url, None) as store:
+        ledger = ReplayLedger(store, subscriber)
+        require_ledger(topics, subscriber, ledger, action=action)
+        yield ledger
 
 
 def add_bootstrap_option(parser: argparse.ArgumentParser) -> None:
@@ -247,6 +288,18 @@ async def _replay(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     parameters = {**request.parameters(), "windows": [str(w) for w in windows]}
+    with replay_ledger(args, request.subscriber, request.topics, action="replay") as ledger:
+        return await _replay_recorded(bootstrap, request, windows, target, parameters, ledger)
+
+
+async def _replay_recorded(
+    bootstrap: KafkaConnection,
+    request: ReplayRequest,
+    windows: list[PartitionWindow],
+    target: SubscriberSink | None,
+    parameters: dict[str, Any],
+    ledger: ReplayLedger | None,
+) -> int:
     async with AuditLog(bootstrap) as audit:
 
         async def record(result: dict[str, Any]) -> None:
@@ -264,17 +317,20 @@ async def _replay(args: argparse.Namespace) -> int:
         report: ReapplyReport | None = None
         try:
             if request.mode is ReplayMode.REWIND:
-                offsets = await rewind(bootstrap, request.subscriber, windows)
+                offsets = await rewind(bootstrap, request.subscriber, windows, ledger=ledger)
                 result: dict[str, Any] = {"rewound_partitions": len(offsets)}
                 result["events"] = _total(windows)
+                result["ledger_replay_entries"] = ledger.recorded if ledger else 0
             else:
                 assert target is not None
-                report = await _reapply(bootstrap, request, windows, target)
+                report = await _reapply(bootstrap, request, windows, target, ledger)
                 result = report.as_result()
         except BusError as exc:
             await record(failure_result(exc))
             raise
         await record(result)
+    if ledger is not None:
+        print(f"recorded {ledger.recorded} replay entries in the delivery ledger")
     if report is None:
         print(
             f"group {request.subscriber} rewound on {len(windows)} partition(s); the "
@@ -298,6 +354,7 @@ async def _reapply(
     request: ReplayRequest,
     windows: list[PartitionWindow],
     target: SubscriberSink,
+    ledger: ReplayLedger | None,
 ) -> ReapplyReport:
     subscription = target.subscription
     progress = ProgressLine()
@@ -318,6 +375,7 @@ async def _reapply(
             keys=request.keys,
             retry=subscription.retry,
             on_progress=progress,
+            ledger=ledger,
         )
     progress.finish(report.done, report.total)
     return report

@@ -17,6 +17,8 @@ letters :data:`REDRIVE_BATCH` at a time, as a replay does
 Redrive never deletes: dead letters that applied are purged afterwards with
 :func:`purge`, up to :attr:`RedriveReport.purge_to`, the last offset before which every
 dead letter is resolved (Kafka deletes a prefix of a partition, never single records).
+A dead letter of a projected topic is delivered again only after its ``replay`` entry is
+in the delivery ledger (:mod:`bus.ops.replay_ledger`), a batch of letters at a time.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from bus.ops.dlq_records import (
 )
 from bus.ops.reapply import apply_together, apply_with_retry, unreachable
 from bus.ops.replay import read_windows, topic_partitions
+from bus.ops.replay_ledger import ReplayLedger, require_ledger
 from bus.ops.replay_plan import PartitionWindow, ReplayError
 from bus.startup import LiveNodeAdmin, start_client
 
@@ -145,6 +148,7 @@ class RedriveReport:
     duplicates: list[int] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     purge_to: int | None = None
+    ledger_entries: int = 0
 
     def as_result(self) -> dict[str, Any]:
         return {
@@ -154,6 +158,7 @@ class RedriveReport:
             "failed": len(self.failed),
             "failed_offsets": [f["offset"] for f in self.failed],
             "purge_to": self.purge_to,
+            "ledger_replay_entries": self.ledger_entries,
         }
 
 
@@ -165,6 +170,7 @@ async def redrive(
     batch_handler: BatchHandler | None = None,
     all_offsets: Sequence[int] = (),
     retry: RetryPolicy | None = None,
+    ledger: ReplayLedger | None = None,
 ) -> RedriveReport:
     """Apply each of ``letters`` through ``handler`` as the original delivery.
 
@@ -173,11 +179,27 @@ async def redrive(
     cause (masked). When the sink is unreachable the redrive stops with a
     :class:`~bus.ops.replay_plan.ReplayError`. ``all_offsets`` (every dead letter of the
     partition, in order) lets the report name how far a purge may go.
+
+    Dead letters of a projected topic get their ``replay`` entries in ``ledger`` before
+    they are applied, :data:`REDRIVE_BATCH` at a time; without ``ledger`` they are refused.
     """
+    require_ledger(
+        {letter.original()[0] for letter in letters},
+        ledger.subscriber if ledger is not None else None,
+        ledger,
+        action="redrive",
+    )
     policy = retry or RetryPolicy()
     report = RedriveReport(selected=len(letters))
     for start in range(0, len(letters), REDRIVE_BATCH):
         chunk = letters[start : start + REDRIVE_BATCH]
+        if ledger is not None:
+            first = chunk[0]
+            report.ledger_entries += await ledger.record(
+                first.original()[0],
+                [letter.original_headers for letter in chunk],
+                where=f"dead letter {first.topic}[{first.partition}]@{first.offset}",
+            )
         if (
             batch_handler is not None
             and len(chunk) > 1

@@ -10,6 +10,10 @@ sink's ``apply_batch``) gets them as the subscriber hands them over: one partiti
 events as fetched, together, tried once (:func:`apply_together`). A batch that fails in
 any way is applied again event by event, with retries, so that an event that cannot
 apply is reported alone: a batch is only a faster way to the same outcomes.
+
+A projected topic's events are delivered again only after their ``replay`` entries are in
+the delivery ledger (:mod:`bus.ops.replay_ledger`): each fetched batch's entries are
+appended before the batch goes to the sink.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from bus.delivery import (
 )
 from bus.logs import get_logger
 from bus.ops.replay import read_window_batches
+from bus.ops.replay_ledger import ReplayLedger, require_ledger
 from bus.ops.replay_plan import PartitionWindow, ReplayError, key_selected
 
 __all__ = [
@@ -76,6 +81,7 @@ class ReapplyReport:
     applied: int = 0
     duplicates: int = 0
     skipped_keys: int = 0
+    ledger_entries: int = 0
     failed: list[FailedEvent] = field(default_factory=list)
     per_partition: dict[str, int] = field(default_factory=dict)
 
@@ -87,6 +93,7 @@ class ReapplyReport:
             "duplicates": self.duplicates,
             "skipped_other_keys": self.skipped_keys,
             "failed": len(self.failed),
+            "ledger_replay_entries": self.ledger_entries,
             "per_partition": dict(self.per_partition),
         }
 
@@ -148,6 +155,7 @@ async def reapply(
     keys: frozenset[bytes] = frozenset(),
     retry: RetryPolicy | None = None,
     on_progress: Progress | None = None,
+    ledger: ReplayLedger | None = None,
 ) -> ReapplyReport:
     """Hand every event of ``windows`` (with one of ``keys``, if given) to ``handler``.
 
@@ -156,7 +164,14 @@ async def reapply(
     sink refuses it) is reported in :attr:`ReapplyReport.failed` and the replay goes on.
     When retries of a retriable failure run out (the database is away), the replay stops
     with a :class:`ReplayError` saying where to resume.
+
+    The events of a projected topic get their ``replay`` entries in ``ledger`` before
+    they are handed over, a fetched batch at a time; without ``ledger`` such a window is
+    refused (:func:`~bus.ops.replay_ledger.require_ledger`).
     """
+    require_ledger(
+        [w.topic for w in windows], ledger.subscriber if ledger is not None else None, ledger
+    )
     policy = retry or RetryPolicy()
     report = ReapplyReport(total=sum(w.count for w in windows))
 
@@ -169,6 +184,13 @@ async def reapply(
             selected = [record for record in batch if key_selected(record.key, keys)]
             report.skipped_keys += len(batch) - len(selected)
             report.done += len(batch) - len(selected)
+            if ledger is not None and selected:
+                first = selected[0]
+                report.ledger_entries += await ledger.record(
+                    first.topic,
+                    [list(record.headers) for record in selected],
+                    where=f"{first.topic}[{first.partition}]@{first.offset}",
+                )
             if (
                 batch_handler is not None
                 and len(selected) > 1

@@ -39,6 +39,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from bus.connection import KafkaConnection, as_connection
 from bus.errors import ConfigError
 from bus.logs import get_logger
+from bus.ops.replay_ledger import ReplayLedger, is_projected, require_ledger
 from bus.ops.replay_plan import PartitionWindow, ReplayRefusedError, ReplayRequest, compute_windows
 from bus.startup import LiveNodeAdmin, start_client
 
@@ -157,9 +158,20 @@ async def live_members(kafka: KafkaConnection | str, group: str) -> list[str]:
 
 
 async def rewind(
-    kafka: KafkaConnection | str, subscriber: str, windows: Sequence[PartitionWindow]
+    kafka: KafkaConnection | str,
+    subscriber: str,
+    windows: Sequence[PartitionWindow],
+    *,
+    ledger: ReplayLedger | None = None,
 ) -> dict[TopicPartition, int]:
-    """Commit each window's start offset for the subscriber's group; refused while it runs."""
+    """Commit each window's start offset for the subscriber's group; refused while it runs.
+
+    The subscriber reads every event of the windows again, so the events of a projected
+    topic's windows get their ``replay`` entries in ``ledger`` before the offsets are
+    committed (without ``ledger`` such windows are refused). Entries are appended at
+    least once: a rewind refused after them (a member joined) leaves them in place.
+    """
+    require_ledger([w.topic for w in windows], subscriber, ledger)
     connection = as_connection(kafka)
     members = await live_members(connection, subscriber)
     if members:
@@ -170,6 +182,8 @@ async def rewind(
             fix="stop the subscriber (and wait for its session to end), run the replay, then "
             "start it again; or re-apply while it runs with --mode reapply --adapter FILE.yaml",
         )
+    if ledger is not None:
+        await _record_windows(connection, ledger, [w for w in windows if is_projected(w.topic)])
     offsets = {w.tp: w.start for w in windows}
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
@@ -191,6 +205,22 @@ async def rewind(
         await consumer.stop()
     log.info("replay.rewound", subscriber=subscriber, offsets=_named(offsets))
     return offsets
+
+
+async def _record_windows(
+    connection: KafkaConnection, ledger: ReplayLedger, windows: Sequence[PartitionWindow]
+) -> None:
+    """Append the replay entries of every event in ``windows``, a fetched batch at a time."""
+    async with contextlib.aclosing(read_window_batches(connection, windows)) as batches:
+        async for batch in batches:
+            first = batch[0]
+            await ledger.record(
+                first.topic,
+                [list(record.headers) for record in batch],
+                where=f"rewinding {first.topic}[{first.partition}] (at offset {first.offset})",
+            )
+    if windows:
+        log.info("replay.ledger_recorded", subscriber=ledger.subscriber, entries=ledger.recorded)
 
 
 def _named(offsets: Mapping[TopicPartition, int]) -> dict[str, int]:

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bus.cli.ledger_cmd import add_ledger_option, check_ledger_given, replay_ledger
 from bus.cli.replay_cmd import (
     add_bootstrap_option,
-    add_ledger_option,
     bootstrap_of,
     failure_result,
-    replay_ledger,
     run_async,
 )
 from bus.connection import KafkaConnection
@@ -226,6 +225,7 @@ async def _show(args: argparse.Namespace) -> int:
 
 async def _redrive(args: argparse.Namespace) -> int:
     reason = _reason(args)
+    check_ledger_given(args, args.subscriber, [args.topic], action="redrive")
     from adapters.runner import load_subscriber_sink  # adapters sit above the library
 
     target = load_subscriber_sink(args.adapter, args.subscriber, [args.topic])

@@ -5,22 +5,35 @@ For a resident's own access request or an audit. The ledger's database comes fro
 ``$SPBE_LEDGER_SECRET``. The NIK is checked (16 digits, plausible birth date) and turned
 into its ledger subject inside; it is never printed, logged or repeated in an error.
 ``--nik -`` reads it from stdin, so it does not show in the process list or shell history.
+
+Also the ``--ledger-url`` of ``spbe-bus replay`` and ``dlq redrive``, which record the
+replays of a projected topic in the ledger (:func:`replay_ledger`; no secret needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from bus.errors import ConfigError
 from bus.ledger import LedgerSubjects, WhoReceived
+from bus.ops.replay_ledger import ReplayLedger, is_projected, require_ledger
 
-__all__ = ["LEDGER_SECRET_ENV", "LEDGER_URL_ENV", "add_ledger_commands", "parse_time"]
+__all__ = [
+    "LEDGER_SECRET_ENV",
+    "LEDGER_URL_ENV",
+    "add_ledger_commands",
+    "add_ledger_option",
+    "check_ledger_given",
+    "parse_time",
+    "replay_ledger",
+]
 
 LEDGER_URL_ENV = "SPBE_LEDGER_URL"
 LEDGER_SECRET_ENV = "SPBE_LEDGER_SECRET"  # noqa: S105 - the variable's name, not a secret
@@ -176,3 +189,47 @@ def _print_answer(answer: WhoReceived) -> None:
     headers = ("OPD", "SUBSCRIBER", "DELIVERIES", "FIRST", "LAST", "LEGAL BASIS")
     for line in _table(headers, summary):
         print(line)
+
+
+# -- the ledger of a replay or redrive ---------------------------------------------------------
+
+
+def add_ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger-url",
+        default=None,
+        metavar="URL",
+        help="the delivery ledger's database URL, needed for a projected topic "
+        f"(<raw>.for.<subscriber>; default ${LEDGER_URL_ENV})",
+    )
+
+
+def _ledger_url(args: argparse.Namespace) -> str:
+    return str(args.ledger_url or os.environ.get(LEDGER_URL_ENV, ""))
+
+
+def check_ledger_given(
+    args: argparse.Namespace, subscriber: str, topics: Sequence[str], *, action: str
+) -> None:
+    """Refuse, before Kafka is reached, a replay or redrive of a projected topic without
+    a ledger URL (a ConfigError naming --ledger-url), or of another subscriber's topic."""
+    require_ledger(topics, subscriber, ledger_given=bool(_ledger_url(args)), action=action)
+
+
+@contextlib.contextmanager
+def replay_ledger(
+    args: argparse.Namespace, subscriber: str, topics: Sequence[str], *, action: str
+) -> Iterator[ReplayLedger | None]:
+    """The ledger recording a replay or redrive of ``topics``; None when none is projected.
+
+    Refused (a ConfigError naming --ledger-url) for a projected topic without a ledger URL.
+    """
+    check_ledger_given(args, subscriber, topics, action=action)
+    if not any(is_projected(t) for t in topics):
+        yield None
+        return
+    # The ledger's store does SQL IO: it sits above the core library, like the sinks.
+    from adapters.ledger import LedgerStore
+
+    with LedgerStore.from_url(_ledger_url(args), None) as store:
+        yield ReplayLedger(store, subscriber)

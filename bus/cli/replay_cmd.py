@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -24,7 +22,7 @@ from bus.cli.connection_args import (
     add_credentials_option,
     connection_of,
 )
-from bus.cli.ledger_cmd import LEDGER_URL_ENV
+from bus.cli.ledger_cmd import add_ledger_option, check_ledger_given, replay_ledger
 from bus.connection import KafkaConnection
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
@@ -32,7 +30,7 @@ from bus.ops.audit import AuditLog, new_record
 from bus.ops.dlq_records import mask_text
 from bus.ops.reapply import ReapplyReport, reapply
 from bus.ops.replay import plan_replay, rewind
-from bus.ops.replay_ledger import ReplayLedger, is_projected, require_ledger
+from bus.ops.replay_ledger import ReplayLedger
 from bus.ops.replay_plan import (
     PartitionWindow,
     ReplayMode,
@@ -49,9 +47,7 @@ __all__ = [
     "DEFAULT_BOOTSTRAP",
     "ENV_BOOTSTRAP",
     "ProgressLine",
-    "add_ledger_option",
     "add_replay_command",
-    "replay_ledger",
     "run_async",
 ]
 
@@ -117,38 +113,6 @@ def add_replay_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     add_bootstrap_option(replay)
     add_ledger_option(replay)
     replay.set_defaults(handler=run_async(_replay), parser=replay)
-
-
-def add_ledger_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--ledger-url",
-        default=None,
-        metavar="URL",
-        help="the delivery ledger's database URL, needed for a projected topic "
-        f"(<raw>.for.<subscriber>; default ${LEDGER_URL_ENV})",
-    )
-
-
-@contextlib.contextmanager
-def replay_ledger(
-    args: argparse.Namespace, subscriber: str, topics: Sequence[str], *, action: str
-) -> Iterator[ReplayLedger | None]:
-    """The ledger recording a replay or redrive of ``topics``; None when none is projected.
-
-    Refused (a ConfigError naming --ledger-url) for a projected topic without a ledger URL.
-    """
-    url = args.ledger_url or os.environ.get(LEDGER_URL_ENV, "")
-    if not url or not any(is_projected(t) for t in topics):
-        require_ledger(topics, subscriber, None, action=action)
-        yield None
-        return
-    # The ledger's store does SQL IO: it sits above the core library, like the sinks.
-    from adapters.ledger import LedgerStore
-
-    with LedgerStore.from_url(url, None) as store:
-        ledger = ReplayLedger(store, subscriber)
-        require_ledger(topics, subscriber, ledger, action=action)
-        yield ledger
 
 
 def add_bootstrap_option(parser: argparse.ArgumentParser) -> None:
@@ -277,6 +241,8 @@ async def _replay(args: argparse.Namespace) -> int:
     from adapters.runner import load_subscriber_sink
 
     request = _request(args)
+    if not args.dry_run:
+        check_ledger_given(args, request.subscriber, request.topics, action="replay")
     target = (
         load_subscriber_sink(args.adapter, request.subscriber, list(request.topics))
         if args.adapter is not None

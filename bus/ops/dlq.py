@@ -186,7 +186,7 @@ async def redrive(
     require_ledger(
         {letter.original()[0] for letter in letters},
         ledger.subscriber if ledger is not None else None,
-        ledger,
+        ledger_given=ledger is not None,
         action="redrive",
     )
     policy = retry or RetryPolicy()

@@ -170,7 +170,9 @@ async def reapply(
     refused (:func:`~bus.ops.replay_ledger.require_ledger`).
     """
     require_ledger(
-        [w.topic for w in windows], ledger.subscriber if ledger is not None else None, ledger
+        [w.topic for w in windows],
+        ledger.subscriber if ledger is not None else None,
+        ledger_given=ledger is not None,
     )
     policy = retry or RetryPolicy()
     report = ReapplyReport(total=sum(w.count for w in windows))

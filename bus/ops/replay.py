@@ -171,7 +171,7 @@ async def rewind(
     committed (without ``ledger`` such windows are refused). Entries are appended at
     least once: a rewind refused after them (a member joined) leaves them in place.
     """
-    require_ledger([w.topic for w in windows], subscriber, ledger)
+    require_ledger([w.topic for w in windows], subscriber, ledger_given=ledger is not None)
     connection = as_connection(kafka)
     members = await live_members(connection, subscriber)
     if members:

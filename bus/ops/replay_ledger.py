@@ -60,14 +60,14 @@ def _projected_for(topic: str) -> str | None:
 def require_ledger(
     topics: Iterable[str],
     subscriber: str | None,
-    ledger: ReplayLedger | None,
     *,
+    ledger_given: bool,
     action: str = "replay",
 ) -> None:
     """Refuse a replay or redrive of a projected topic without a ledger, or for another subscriber.
 
-    Raises :class:`~bus.errors.ConfigError` naming :data:`LEDGER_OPTION` when ``ledger``
-    is None and one of ``topics`` is projected; and when a projected topic is another
+    Raises :class:`~bus.errors.ConfigError` naming :data:`LEDGER_OPTION` when no ledger
+    is given and one of ``topics`` is projected; and when a projected topic is another
     subscriber's than ``subscriber`` (if given: its events would reach a subscriber whose
     contract they were not made for).
     """
@@ -79,7 +79,7 @@ def require_ledger(
                 f"topic {topic} is the projected topic of subscriber {owner}, not of {subscriber}",
                 fix=f"replay it into {owner}, or name {subscriber}'s own projected topic",
             )
-    if projected and ledger is None:
+    if projected and not ledger_given:
         raise ConfigError(
             f"a {action} of the projected topic {projected[0]} delivers residents' data "
             "again, so it must be recorded in the delivery ledger, and no ledger is given",

@@ -15,7 +15,14 @@ from hypothesis import given
 from adapters.ledger import LedgerStore, ledger_table
 from adapters.ledger.table import _guards
 from bus.errors import ConfigError
-from bus.ledger import LedgerEntry, LedgerKind, LedgerSubjects, summarise
+from bus.ledger import (
+    LedgerEntry,
+    LedgerKind,
+    LedgerSubjects,
+    replay_entries,
+    replay_entry,
+    summarise,
+)
 from tests.strategies import niks
 
 SECRET = b"ledger-secret-0123456789abcdef"
@@ -127,14 +134,47 @@ def test_the_answer_is_newest_first_with_one_summary_per_subscriber() -> None:
 
 def test_the_store_offers_no_way_to_change_or_remove_an_entry() -> None:
     public = {name for name, _ in inspect.getmembers(LedgerStore) if not name.startswith("_")}
-    assert public == {"append", "close", "from_url", "subject", "who_received"}
+    assert public == {"append", "close", "first_entries", "from_url", "subject", "who_received"}
 
 
 def test_the_table_has_the_index_of_a_subjects_entries_between_two_times() -> None:
     table = ledger_table()
-    (index,) = table.indexes
-    assert [c.name for c in index.columns] == ["subject", "delivered_at", "id"]
+    indexes = {index.name: [c.name for c in index.columns] for index in table.indexes}
+    assert indexes["ix_spbe_ledger_subject"] == ["subject", "delivered_at", "id"]
+    assert indexes["ix_spbe_ledger_event"] == ["subscriber", "event_id"]  # a replay's lookup
     assert "nik" not in table.c
+
+
+def test_a_replay_entry_repeats_the_original_delivery_under_its_agreement() -> None:
+    original = entry(kind=LedgerKind.SNAPSHOT)
+    later = datetime(2026, 12, 1, 8, 0, tzinfo=WIB)
+    replayed = replay_entry(original, later)
+    assert replayed.kind is LedgerKind.REPLAY
+    assert replayed.delivered_at == later and replayed.delivered_at.tzinfo is UTC
+    same = ("subject", "event_id", "event_type", "subscriber", "opd", "purpose", "legal_basis")
+    assert all(getattr(replayed, name) == getattr(original, name) for name in same)
+
+
+def test_a_replay_entry_needs_a_timezone_aware_time() -> None:
+    with pytest.raises(ConfigError, match="^when must be a timezone-aware"):
+        replay_entry(entry(), datetime(2026, 12, 1, 8, 0))
+
+
+def test_replay_entries_come_in_event_order_and_name_the_events_without_an_original() -> None:
+    ids = [f"01937a4e-0000-7000-8000-00000000000{n}" for n in (1, 2, 3)]
+    originals = {i: entry(event_id=i) for i in (ids[2], ids[0])}
+    entries, missing = replay_entries(ids, originals, T0)
+    assert [e.event_id for e in entries] == [ids[0], ids[2]]
+    assert {e.kind for e in entries} == {LedgerKind.REPLAY}
+    assert missing == [ids[1]]
+
+
+def test_a_store_without_the_ledger_secret_cannot_answer_for_a_nik() -> None:
+    store = LedgerStore(sa.create_engine("sqlite://"), None)
+    with pytest.raises(ConfigError, match="no ledger secret") as caught:
+        store.who_received(NIK)
+    assert NIK not in str(caught.value)
+    assert "SPBE_LEDGER_SECRET" in (caught.value.fix or "")
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "mariadb", "sqlite"])

@@ -150,13 +150,14 @@ def test_a_replay_entry_repeats_the_original_delivery_under_its_agreement() -> N
     later = datetime(2026, 12, 1, 8, 0, tzinfo=WIB)
     replayed = replay_entry(original, later)
     assert replayed.kind is LedgerKind.REPLAY
-    assert replayed.delivered_at == later and replayed.delivered_at.tzinfo is UTC
+    assert replayed.delivered_at == later
+    assert replayed.delivered_at.tzinfo is UTC
     same = ("subject", "event_id", "event_type", "subscriber", "opd", "purpose", "legal_basis")
     assert all(getattr(replayed, name) == getattr(original, name) for name in same)
 
 
 def test_a_replay_entry_needs_a_timezone_aware_time() -> None:
-    with pytest.raises(ConfigError, match="^when must be a timezone-aware"):
+    with pytest.raises(ConfigError, match=r"^when must be a timezone-aware"):
         replay_entry(entry(), datetime(2026, 12, 1, 8, 0))
 
 

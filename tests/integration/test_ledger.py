@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.db import create_engine
-from adapters.ledger import LedgerStore, create_ledger_table
+from adapters.ledger import LedgerStore, create_ledger_table, ledger_table
 from bus.cli.ledger_cmd import LEDGER_SECRET_ENV
 from bus.cli.main import main
 from bus.errors import ConfigError
@@ -189,3 +189,26 @@ def test_postgresql_also_refuses_truncate(engine: sa.Engine) -> None:
     LedgerStore(engine, SECRET).append([entry(SITI, "dinsos.bansos", T0, 1)])
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE spbe_ledger"))
+
+
+def test_a_table_of_an_earlier_version_gets_the_event_index_and_keeps_its_entries(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url)
+    earlier = ledger_table()
+    (event_index,) = [i for i in earlier.indexes if i.name == "ix_spbe_ledger_event"]
+    earlier.indexes.discard(event_index)  # the table as it was before replays looked events up
+    earlier.metadata.create_all(engine)
+    LedgerStore(engine, SECRET).append([entry(SITI, "dinsos.bansos", T0, 1)])
+    create_ledger_table(engine)
+    create_ledger_table(engine)  # again: nothing changes
+    names = {i["name"] for i in sa.inspect(engine).get_indexes("spbe_ledger")}
+    assert {"ix_spbe_ledger_subject", "ix_spbe_ledger_event"} <= names
+    store = LedgerStore(engine, None)
+    (found,) = store.first_entries(
+        "dinsos.bansos", ["01937a4e-0000-7000-8000-000000000001"]
+    ).values()
+    assert found.subject == LedgerSubjects(SECRET).subject(SITI)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM spbe_ledger"))
+    engine.dispose()

@@ -166,4 +166,5 @@ class LedgerStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"LedgerStore(table={self._table.name!r}, secret=**********)"
+        secret = "None" if self._subjects is None else "**********"
+        return f"LedgerStore(table={self._table.name!r}, secret={secret})"

@@ -92,6 +92,8 @@ def event_id_of(headers: Headers) -> str | None:
     """The event id (``ce_id``) in a record's headers; None when it has none."""
     for name, value in headers:
         if name == _ID_HEADER:
+            if not isinstance(value, bytes):
+                return None
             try:
                 text = value.decode("utf-8").strip()
             except UnicodeDecodeError:

@@ -167,12 +167,23 @@ async def test_rewind_of_a_projected_topic_records_the_window_before_committing(
     assert "--ledger-url" in capsys.readouterr().err
     assert await committed_offsets(kafka_bootstrap, subscriber) == {}
 
+    other = create_engine(f"sqlite:///{tmp_path / 'another-ledger.db'}")
+    create_ledger_table(other)  # a ledger the contract service never wrote
+    other.dispose()
+    wrong = f"sqlite:///{tmp_path / 'another-ledger.db'}"
+    assert await cli(*replay, "--ledger-url", wrong) == 1
+    refused = capsys.readouterr().err
+    assert "have no delivery entry" in refused
+    assert "--ledger-url" in refused
+    assert await committed_offsets(kafka_bootstrap, subscriber) == {}  # nothing rewound
+
     assert await cli(*replay, "--ledger-url", url) == 0
     assert f"recorded {EVENTS} replay entries in the delivery ledger" in capsys.readouterr().out
     offsets = await committed_offsets(kafka_bootstrap, subscriber)
     assert offsets == {TopicPartition(projected, 0): 0, TopicPartition(projected, 1): 0}
     every_resident_replayed_once(store, subscriber)
-    (audited,) = await audit_of(kafka_bootstrap, subscriber, "replay.rewind")
+    failed, audited = await audit_of(kafka_bootstrap, subscriber, "replay.rewind")
+    assert failed.result["error"] == "ReplayRefusedError"
     assert audited.result["ledger_replay_entries"] == EVENTS
     store._engine.dispose()
 

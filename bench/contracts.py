@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -245,8 +246,14 @@ def measure(kafka: str, server_url: str, *, events: int, rounds: int, step: Step
         service.append(
             step(
                 f"contract service: service round {n + 1}",
-                lambda n=n: _service_round(
-                    kafka, server_url, subs, events, secret_of, f"spbe-contracts-{tag}-{n + 1}"
+                partial(
+                    _service_round,
+                    kafka,
+                    server_url,
+                    subs,
+                    events,
+                    secret_of,
+                    f"spbe-contracts-{tag}-{n + 1}",
                 ),
             )
         )

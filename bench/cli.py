@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +56,7 @@ T = TypeVar("T")
 #: Where results go; a full run into it also refreshes the README's table.
 DEFAULT_OUT = Path(__file__).parent / "results"
 
-__all__ = ["STEPS", "Sizes", "main"]
+__all__ = ["STEPS", "Sizes", "main", "run_mode"]
 
 #: The steps ``--only`` can name, in the order a run takes them.
 STEPS = (
@@ -402,6 +402,13 @@ def _peers(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> di
         )
 
 
+def run_mode(*, quick: bool, peers: bool, only: Sequence[str]) -> str:
+    """The run's ``mode``: never ``full ...`` for a run of some steps (the README's test
+    and table read the latest full run)."""
+    mode = ("quick" if quick else "full") + (" with peers" if peers else "")
+    return f"only {', '.join(only)} ({mode})" if only else mode
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     # SystemExit unwinds the with-blocks: the broker, PostgreSQL and Connect are stopped.
     sys.exit(128 + signum)
@@ -443,11 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     stem = started.strftime("%Y-%m-%d") + ("-only-" + "-".join(only) if only else "")
     errors: dict[str, str] = {}
     cpu_before = cpu_times()
-    mode = ("quick" if args.quick else "full") + (" with peers" if args.peers else "")
     results: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
-        # Never "full ...": a run of some steps is no full run (the README reads those).
-        "mode": f"only {', '.join(only)} ({mode})" if only else mode,
+        "mode": run_mode(quick=args.quick, peers=args.peers, only=only),
         "sizes": asdict(sizes),
     }
     if "codec" in wanted:

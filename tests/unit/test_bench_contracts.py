@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench.cli import FULL, QUICK, STEPS, _parse
+from bench.cli import FULL, QUICK, STEPS, _parse, run_mode
 from bench.contracts import CATALOG_TOPIC, EVENT_TYPE, ServiceRound, figures, subscriptions_on
 from bench.report import GOALS, evaluate, markdown
 from bench.workload import penduduk_events
@@ -100,6 +100,12 @@ def test_full_and_quick_runs_size_the_step_and_only_runs_the_named_steps() -> No
     assert args.contract_events == 2000
     with pytest.raises(SystemExit):
         _parse(["--only", "no-such-step"])
+    # A run of some steps is never taken for a full run (the README's figures come from one).
+    assert run_mode(quick=False, peers=False, only=[]) == "full"
+    assert run_mode(quick=False, peers=True, only=[]) == "full with peers"
+    only = run_mode(quick=False, peers=False, only=["contract-service", "ledger"])
+    assert only == "only contract-service, ledger (full)"
+    assert not only.startswith("full")
 
 
 def test_the_goal_reads_the_median_ratio_of_events_in() -> None:

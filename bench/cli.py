@@ -3,6 +3,10 @@
 Without ``--only`` every step runs (``--peers`` adds the peers); ``--only`` runs the
 named steps alone, into results of their own (``<date>-only-<steps>``) that never
 rewrite a full run's files or the README.
+
+Why this module is longer than 400 lines: it is the run's one script, a short function
+per step that sizes it, times it and files its figures, next to the sizes of both run
+modes; split, a step's sizes, call and results would sit in different files.
 """
 
 from __future__ import annotations

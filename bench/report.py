@@ -3,6 +3,10 @@
 Each goal is reported as met or missed with the measured number,
 never asserted. A figure with no goal (``target`` ``None``) is listed with the goals as
 "reported (no goal)".
+
+Why this module is longer than 400 lines: the goals and the table of every step are
+written in one place, so that a goal and the rows it reads are changed together and the
+Markdown's layout stays one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,13 @@
-"""``python -m bench [--quick] [--peers]``: every measurement in one run, then the report files."""
+"""``python -m bench [--quick] [--peers] [--only STEP ...]``: the measurements, then the report.
+
+Without ``--only`` every step runs (``--peers`` adds the peers); ``--only`` runs the
+named steps alone, into results of their own (``<date>-only-<steps>``) that never
+rewrite a full run's files or the README.
+
+Why this module is longer than 400 lines: it is the run's one script, a short function
+per step that sizes it, times it and files its figures, next to the sizes of both run
+modes; split, a step's sizes, call and results would sit in different files.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +30,7 @@ from bench import (
     backlog,
     codec,
     consume,
+    contracts,
     endtoend,
     ledger,
     peer_steps,
@@ -50,7 +60,22 @@ T = TypeVar("T")
 #: Where results go; a full run into it also refreshes the README's table.
 DEFAULT_OUT = Path(__file__).parent / "results"
 
-__all__ = ["Sizes", "main"]
+__all__ = ["STEPS", "Sizes", "main", "run_mode"]
+
+#: The steps ``--only`` can name, in the order a run takes them.
+STEPS = (
+    "codec",
+    "publish-consume",
+    "security-cost",
+    "profiles",
+    "end-to-end",
+    "replay",
+    "snapshot",
+    "relay-backlog",
+    "ledger",
+    "contract-service",
+    "peers",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +100,8 @@ class Sizes:
     #: Deliveries in the ledger who-received is timed on, and the residents they are of.
     ledger_entries: int
     ledger_subjects: int
+    #: PendudukUpdated events the contract service and the plain subscriber read per round.
+    contract_events: int
     chunk: int = 1000
 
 
@@ -96,6 +123,7 @@ FULL = Sizes(
     backlog_measured=20_000,
     ledger_entries=1_000_000,
     ledger_subjects=200_000,
+    contract_events=20_000,
 )
 QUICK = Sizes(
     rounds=3,
@@ -115,6 +143,7 @@ QUICK = Sizes(
     backlog_measured=5_000,
     ledger_entries=100_000,
     ledger_subjects=20_000,
+    contract_events=5_000,
 )
 
 
@@ -134,6 +163,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--snapshot-rows",
         type=int,
         help="rows in the register the snapshot publishes (default 1000000; --quick 100000)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=STEPS,
+        metavar="STEP",
+        help=f"run only these steps ({', '.join(STEPS)}); never rewrites the README",
+    )
+    parser.add_argument(
+        "--contract-events",
+        type=int,
+        help="events the contract service reads per round (default 20000; --quick 5000)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     return parser.parse_args(argv)
@@ -309,6 +350,24 @@ def _ledger(url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
     return measured or {}
 
 
+def _contract_service(
+    bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]
+) -> dict[str, Any]:
+    """The contract service (PostgreSQL ledger) against the plain subscriber, interleaved."""
+    measured = _step(
+        f"contract service with {sizes.contract_events:,} PendudukUpdated per round",
+        errors,
+        lambda: contracts.measure(
+            bootstrap,
+            url,
+            events=sizes.contract_events,
+            rounds=sizes.rounds,
+            step=lambda name, func: _step(name, errors, func),
+        ),
+    )
+    return measured or {}
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -347,6 +406,13 @@ def _peers(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> di
         )
 
 
+def run_mode(*, quick: bool, peers: bool, only: Sequence[str]) -> str:
+    """The run's ``mode``: never ``full ...`` for a run of some steps (the README's test
+    and table read the latest full run)."""
+    mode = ("quick" if quick else "full") + (" with peers" if peers else "")
+    return f"only {', '.join(only)} ({mode})" if only else mode
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     # SystemExit unwinds the with-blocks: the broker, PostgreSQL and Connect are stopped.
     sys.exit(128 + signum)
@@ -372,8 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             **({"rounds": args.rounds} if args.rounds else {}),
             **({"replay_events": args.replay_events} if args.replay_events else {}),
             **({"snapshot_rows": args.snapshot_rows} if args.snapshot_rows else {}),
+            **({"contract_events": args.contract_events} if args.contract_events else {}),
         }
     )
+    only: list[str] = args.only or []
+    wanted = set(only) or {s for s in STEPS if s != "peers" or args.peers}
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     # Measured as services run: JSON at INFO, into a log file of the run (not the results).
@@ -382,31 +451,41 @@ def main(argv: list[str] | None = None) -> int:
     service_logging()
     print(f"[bench] services log JSON at INFO into {service_log}", file=sys.stderr)
     started = datetime.now(UTC)
-    stem = started.strftime("%Y-%m-%d")
+    stem = started.strftime("%Y-%m-%d") + ("-only-" + "-".join(only) if only else "")
     errors: dict[str, str] = {}
     cpu_before = cpu_times()
     results: dict[str, Any] = {
         "started": started.isoformat(timespec="seconds"),
-        "mode": ("quick" if args.quick else "full") + (" with peers" if args.peers else ""),
+        "mode": run_mode(quick=args.quick, peers=args.peers, only=only),
         "sizes": asdict(sizes),
     }
-    results["codec"] = _step(
-        "codec", errors, lambda: codec.measure(sizes.codec_iterations, max(3, sizes.rounds))
-    )
-    with services(logical_replication=args.peers) as running:
-        results["machine"] = machine(running.database_url)
-        results.update(_publish_and_consume(running.bootstrap, sizes, errors))
-        results["security_cost"] = _security_cost(running, sizes, errors)
-        results["profiles"] = _profiles(running.bootstrap, sizes, out, stem, errors)
-        results["end_to_end"] = _end_to_end(running.bootstrap, running.database_url, sizes, errors)
-        results["replay"] = _replay(running.bootstrap, running.database_url, sizes, errors)
-        results["snapshot"] = _snapshot(running.bootstrap, running.database_url, sizes, errors)
-        results["relay_backlog"] = _relay_backlog(
-            running.bootstrap, running.database_url, sizes, errors
+    if "codec" in wanted:
+        results["codec"] = _step(
+            "codec", errors, lambda: codec.measure(sizes.codec_iterations, max(3, sizes.rounds))
         )
-        results["ledger"] = _ledger(running.database_url, sizes, errors)
-        if args.peers:
-            results["peers"] = _peers(running.bootstrap, running.database_url, sizes, errors)
+    with services(logical_replication="peers" in wanted) as running:
+        bootstrap, url = running.bootstrap, running.database_url
+        results["machine"] = machine(url)
+        if "publish-consume" in wanted:
+            results.update(_publish_and_consume(bootstrap, sizes, errors))
+        if "security-cost" in wanted:
+            results["security_cost"] = _security_cost(running, sizes, errors)
+        if "profiles" in wanted:
+            results["profiles"] = _profiles(bootstrap, sizes, out, stem, errors)
+        if "end-to-end" in wanted:
+            results["end_to_end"] = _end_to_end(bootstrap, url, sizes, errors)
+        if "replay" in wanted:
+            results["replay"] = _replay(bootstrap, url, sizes, errors)
+        if "snapshot" in wanted:
+            results["snapshot"] = _snapshot(bootstrap, url, sizes, errors)
+        if "relay-backlog" in wanted:
+            results["relay_backlog"] = _relay_backlog(bootstrap, url, sizes, errors)
+        if "ledger" in wanted:
+            results["ledger"] = _ledger(url, sizes, errors)
+        if "contract-service" in wanted:
+            results["contract_service"] = _contract_service(bootstrap, url, sizes, errors)
+        if "peers" in wanted:
+            results["peers"] = _peers(bootstrap, url, sizes, errors)
     cpu_after = cpu_times()
     if cpu_before and cpu_after:
         total = cpu_after["total"] - cpu_before["total"]
@@ -418,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     results["service_log"] = {"level": "INFO", "lines": service_log_lines()}
     written = write_report(results, out, stem)
     readme = Path(__file__).resolve().parents[1] / "README.md"
-    if not args.quick and out.resolve() == DEFAULT_OUT.resolve() and update_readme(results, readme):
+    full_run = not args.quick and not only and out.resolve() == DEFAULT_OUT.resolve()
+    if full_run and update_readme(results, readme):
         written.append(readme)
     for path in written:
         print(f"[bench] wrote {path}", file=sys.stderr)

@@ -28,7 +28,14 @@ from adapters.ledger import LedgerStore, create_ledger_table
 from bench.stats import percentile
 from bus.ledger import LedgerEntry, LedgerKind, LedgerSubjects
 
-__all__ = ["APPEND_BATCH", "figures", "measure", "synthetic_nik"]
+__all__ = [
+    "APPEND_BATCH",
+    "create_database",
+    "drop_database",
+    "figures",
+    "measure",
+    "synthetic_nik",
+]
 
 SECRET = b"bench-ledger-secret-0123456789abcdef"
 APPEND_BATCH = 500
@@ -70,8 +77,9 @@ def synthetic_nik(i: int) -> str:
     return f"327302{day:02d}{month:02d}{year:02d}{i % 9999 + 1:04d}"
 
 
-def _create_database(server_url: str) -> str:
-    name = f"bench_ledger_{uuid.uuid4().hex[:8]}"
+def create_database(server_url: str, prefix: str = "bench_ledger") -> str:
+    """A new, empty database on the server of ``server_url``; its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
@@ -79,7 +87,8 @@ def _create_database(server_url: str) -> str:
     return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_database(server_url: str, url: str) -> None:
+def drop_database(server_url: str, url: str) -> None:
+    """Drop the database of ``url`` (made by :func:`create_database`)."""
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.engine.make_url(url).database}"))
@@ -176,7 +185,7 @@ def measure(
     niks = [synthetic_nik(i) for i in range(subjects)]
     ledger = LedgerSubjects(SECRET)
     subject_of = [ledger.subject(nik) for nik in niks]
-    url = _create_database(server_url)
+    url = create_database(server_url)
     engine = create_engine(url)
     try:
         create_ledger_table(engine)
@@ -191,7 +200,7 @@ def measure(
             append_per_s = _append_rate(store, subject_of, rng)
     finally:
         engine.dispose()
-        _drop_database(server_url, url)
+        drop_database(server_url, url)
     return {
         "entries": entries,
         "subjects": subjects,

@@ -1,8 +1,11 @@
-"""The events every measurement uses: IzinDiterbitkan, padded to a ~400-byte Avro value.
+"""The events the measurements use: IzinDiterbitkan, padded to a ~400-byte Avro value.
 
 IzinDiterbitkan is keyed by its ``nomor_izin`` in clear (no pseudonym), so each event
 gets its own key and every sink write is an insert. The raw-client variants send exactly
 the bytes the bus would send for the same events (value, key and CloudEvents headers).
+The contract service's step reads PendudukUpdated instead (the events its catalogue
+subscriptions name): the standard's example for one resident per serial, a valid NIK
+each (:func:`bench.ledger.synthetic_nik`).
 """
 
 from __future__ import annotations
@@ -10,24 +13,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from bench.ledger import synthetic_nik
 from bus.connection import KafkaConnection, as_connection
-from bus.contract.events import IzinDiterbitkan
+from bus.contract.events import IzinDiterbitkan, PendudukUpdated
 from bus.contract.message import OutgoingRecord, build_record
 from bus.contract.standard import example, load_standard
 from bus.publisher import PublisherConfig
 
 __all__ = [
+    "DUKCAPIL_SOURCE",
     "EVENT_NAME",
     "SOURCE",
     "WireRecord",
     "event",
     "events",
+    "penduduk_events",
     "publisher_config",
     "wire_records",
 ]
 
 EVENT_NAME = "IzinDiterbitkan"
 SOURCE = "ID/PEMDA-3273/DPMPTSP/sicantik"
+DUKCAPIL_SOURCE = "ID/PEMDA-3273/DISDUKCAPIL/siak"
 #: Pads ``nama_usaha`` so that the encoded value is about 400 bytes.
 _PADDING = "Usaha Mikro Kecil Menengah Sejahtera Bersama Kota Bandung " * 3
 
@@ -51,6 +58,16 @@ def event(serial: int) -> IzinDiterbitkan:
 
 def events(start: int, count: int) -> list[IzinDiterbitkan]:
     return [event(serial) for serial in range(start, start + count)]
+
+
+def penduduk_events(start: int, count: int) -> list[PendudukUpdated]:
+    """The standard's PendudukUpdated example for ``count`` residents, one NIK each."""
+    data = example("PendudukUpdated")
+    result = []
+    for serial in range(start, start + count):
+        data["nik"] = synthetic_nik(serial)
+        result.append(PendudukUpdated.from_json(data))
+    return result
 
 
 def publisher_config(kafka: KafkaConnection | str, topic: str) -> PublisherConfig:

@@ -17,11 +17,12 @@ because it would tell the subscriber that a field it may not receive changed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from bus.contract import codec
+from bus.contract.attributes import check_text
 from bus.contract.contract_headers import (
     HEADER_LEGALBASIS,
     HEADER_PURPOSE,
@@ -29,7 +30,7 @@ from bus.contract.contract_headers import (
     DeliveryContract,
     to_contract_headers,
 )
-from bus.contract.envelope import to_headers
+from bus.contract.envelope import Envelope, to_headers
 from bus.contract.message import IncomingEvent
 from bus.contract.plan import OutgoingRecord, dataschema_uri
 from bus.contract.projection import ProjectedSchema, project, projected_topic
@@ -86,6 +87,7 @@ class Route:
     projected: ProjectedSchema
     topic: str
     dataschema: bytes
+    dataschema_uri: str
     contract_headers: tuple[tuple[str, bytes], ...]
     allowed: frozenset[str]
     keys: Pseudonymiser
@@ -134,11 +136,22 @@ class Route:
         if not any(name == "ce_partitionkey" for name, _ in headers):
             headers.append(("ce_partitionkey", key_bytes))
         headers.extend(self.contract_headers)
-        envelope = replace(
-            incoming.envelope,
-            subject=pairwise,
+        env = incoming.envelope
+        # The raw envelope was checked when it was read, the pairwise key is a hex HMAC and
+        # the data schema URI was checked when the route was built: nothing to check again.
+        envelope = Envelope.unchecked(
+            id=env.id,
+            source=env.source,
+            type=env.type,
+            time=env.time,
+            steward=env.steward,
             partitionkey=pairwise,
-            dataschema=self.dataschema.decode("utf-8"),
+            dataclassification=env.dataclassification,
+            subject=pairwise,
+            dataschema=self.dataschema_uri,
+            sequence=env.sequence,
+            traceparent=env.traceparent,
+            snapshot=env.snapshot,
         )
         return OutgoingRecord(
             topic=self.topic,
@@ -191,13 +204,16 @@ def build_routes(
                 raise ContractError(f"schema {schema.name} names no key field (spbe.key)")
             projected = ProjectedSchema.derive(schema, sub.subscriber, fields)
             contract = DeliveryContract(sub.subscriber, sub.purpose, sub.legal_basis)
+            uri = dataschema_uri(projected.schema)
+            check_text("ce_dataschema", uri)
             for raw_topic in sub.topics:
                 route = Route(
                     subscription=sub,
                     raw_topic=raw_topic,
                     projected=projected,
                     topic=projected_topic(raw_topic, sub.subscriber),
-                    dataschema=dataschema_uri(projected.schema).encode("utf-8"),
+                    dataschema=uri.encode("utf-8"),
+                    dataschema_uri=uri,
                     contract_headers=tuple(to_contract_headers(contract)),
                     allowed=frozenset(projected.allowed_fields),
                     keys=pairwise.for_subscriber(sub.subscriber),

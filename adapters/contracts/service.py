@@ -308,11 +308,12 @@ class ContractService(Lifecycle):
                 key = aggregate_key(incoming)
                 datum = incoming.event.avro_datum()
                 headers = to_headers(incoming.envelope)
+                subject = self._subject(incoming, key)  # once per event, not per route
                 for route in active:
                     outgoing.append(
                         route.record(incoming, key, datum=datum, envelope_headers=headers)
                     )
-                    entries.append(self._entry(route, incoming, key, now))
+                    entries.append(route.ledger_entry(incoming, subject, now))
         if entries:
             try:
                 await run_sync(self._ledger.append, entries)
@@ -363,13 +364,12 @@ class ContractService(Lifecycle):
         await close_client(old)
         return producer
 
-    def _entry(self, route: Route, incoming: IncomingEvent, key: str, now: datetime) -> LedgerEntry:
+    def _subject(self, incoming: IncomingEvent, key: str) -> str:
+        """The ledger subject of ``incoming``: of its NIK, else of its aggregate key."""
         nik = getattr(incoming.event, "nik", None)
         if isinstance(nik, str) and nik:
-            subject = self._subjects.subject(nik)
-        else:
-            subject = self._other_subjects(key)
-        return route.ledger_entry(incoming, subject, now)
+            return self._subjects.subject(nik)
+        return self._other_subjects(key)
 
     def _active(self, route: Route, today: date) -> bool:
         """True when ``route``'s subscription is active; an expired one is logged once."""

@@ -102,6 +102,13 @@ def test_the_record_holds_only_allowed_fields_under_the_pairwise_key() -> None:
     assert from_contract_headers(record.headers).subscription == "dinsos-penduduk"
     assert record.envelope.partitionkey == key
     assert len([name for name, _ in record.headers if name == "ce_subject"]) == 1
+    # Built unchecked from checked parts, the envelope is the one a checked build gives.
+    assert record.envelope == replace(
+        raw.envelope,
+        subject=key,
+        partitionkey=key,
+        dataschema=dataschema_uri(route.projected.schema),
+    )
 
 
 def test_two_subscribers_get_different_keys_for_one_resident() -> None:
@@ -182,3 +189,4 @@ def test_the_ledger_entry_names_the_contract_and_marks_snapshot_events() -> None
     assert entry.kind is LedgerKind.DELIVERY
     snapshot = IncomingEvent(replace(raw.envelope, snapshot=True), raw.event, raw.writer)
     assert route.ledger_entry(snapshot, "a" * 64, when).kind is LedgerKind.SNAPSHOT
+    assert route.record(snapshot, aggregate_key(raw)).envelope.snapshot

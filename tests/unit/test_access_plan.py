@@ -20,6 +20,7 @@ from bus.ops.access_plan import (
     desired_access,
 )
 from bus.ops.catalog import Catalog, default_catalog_path, read_catalog
+from bus.ops.contract_topics import read_topics
 
 TODAY = date(2026, 6, 1)
 PENDUDUK = "spbe.dukcapil.penduduk.v1"
@@ -383,3 +384,10 @@ def test_read_catalog_names_the_application_key(tmp_path: Any) -> None:
     with pytest.raises(ConfigError) as info:
         read_catalog(path)
     assert "stewards[0].applications[0]" in str(info.value)
+
+
+def test_each_subscriber_reads_its_projection_of_the_shipped_restricted_topics() -> None:
+    reads = read_topics(shipped())
+    assert reads["dpmptsp-penduduk"] == (f"{PENDUDUK}.for.dpmptsp-penduduk",)
+    assert reads["bpkad-pajak"] == (f"{PAJAK}.for.bpkad-pajak",)
+    assert set(reads) == {s.subscriber for s in shipped().subscriptions}

@@ -58,6 +58,7 @@ from bus.ledger import Ledger, LedgerEntry, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
 from bus.ops.catalog import Subscription
+from bus.ops.principals import CONTRACT_SERVICE_GROUP
 from bus.publisher.batches import RecordsInFlight, send_batched
 from bus.registry import SchemaRegistry
 from bus.startup import close_client, start_client
@@ -65,7 +66,7 @@ from bus.startup import close_client, start_client
 __all__ = ["DEFAULT_GROUP", "ContractService"]
 
 log = get_logger(__name__)
-DEFAULT_GROUP = "spbe-contracts"
+DEFAULT_GROUP = CONTRACT_SERVICE_GROUP
 _DELIVERY_TIMEOUT_S = 120.0
 _RETRY_PAUSE_S = 5.0
 

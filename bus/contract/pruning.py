@@ -21,6 +21,7 @@ __all__ = [
     "ATTR_PROJECTION_OF",
     "ATTR_SUBSCRIPTION",
     "FIX_FIELDS",
+    "check_allowed_path",
     "holds_record",
     "pruned_schema",
 ]
@@ -49,24 +50,34 @@ def pruned_schema(
 
 
 def _check_paths(standard: AvroSchema, allowed: tuple[str, ...], where: str) -> None:
+    for path in allowed:
+        check_allowed_path(standard, path, where)
+
+
+def check_allowed_path(standard: AvroSchema, path: str, where: str) -> None:
+    """Raise :class:`~bus.errors.ConfigError` unless ``path`` is a field of ``standard``
+    holding no record: the rule every allowed field of a contract follows.
+
+    ``where`` starts the message (``subscription S, event type T``); the fix names the
+    closest field, or the fields of a whole record.
+    """
     specs = dict(standard.fields())
     leaves = [p for p, spec in specs.items() if not holds_record(standard, spec["type"])]
-    for path in allowed:
-        spec = specs.get(path)
-        if spec is None:
-            close = difflib.get_close_matches(path, leaves, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(leaves)}"
-            raise ConfigError(
-                f"{where}: allowed field {path!r} is not a field of {standard.record_name}",
-                fix=hint,
-            )
-        if holds_record(standard, spec["type"]):
-            inner = [p for p in leaves if p.startswith((f"{path}.", f"{path}[", f"{path}{{"))]
-            raise ConfigError(
-                f"{where}: allowed field {path!r} is a whole record; a contract names the "
-                "fields of a record it may receive, so fields the standard adds later stay out",
-                fix="list the fields you need instead: " + ", ".join(inner),
-            )
+    spec = specs.get(path)
+    if spec is None:
+        close = difflib.get_close_matches(path, leaves, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"use one of: {', '.join(leaves)}"
+        raise ConfigError(
+            f"{where}: allowed field {path!r} is not a field of {standard.record_name}",
+            fix=hint,
+        )
+    if holds_record(standard, spec["type"]):
+        inner = [p for p in leaves if p.startswith((f"{path}.", f"{path}[", f"{path}{{"))]
+        raise ConfigError(
+            f"{where}: allowed field {path!r} is a whole record; a contract names the "
+            "fields of a record it may receive, so fields the standard adds later stay out",
+            fix="list the fields you need instead: " + ", ".join(inner),
+        )
 
 
 def holds_record(standard: AvroSchema, avro_type: Any) -> bool:

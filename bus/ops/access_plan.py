@@ -6,10 +6,17 @@ catalogue"):
 
 * a steward application (``disdukcapil-siak``): WRITE and DESCRIBE on each of its steward's
   topics, IDEMPOTENT_WRITE on the cluster, READ and DESCRIBE on ``_spbe.schemas``;
-* a subscriber (its ``subscriber`` id): READ and DESCRIBE on each topic of its subscriptions
-  that have not expired, READ on its own consumer group, WRITE and DESCRIBE on its own dead
-  letter topics (``<topic>.dlq.<subscriber>``, which ``catalog apply`` creates), READ and
-  DESCRIBE on ``_spbe.schemas``.
+* a subscriber (its ``subscriber`` id): READ and DESCRIBE on each topic it reads for its
+  subscriptions that have not expired, READ on its own consumer group, WRITE and DESCRIBE on
+  its own dead letter topic of each (``<topic>.dlq.<subscriber>``, which ``catalog apply``
+  creates), READ and DESCRIBE on ``_spbe.schemas``. Of a ``restricted`` topic it reads only
+  its projected copy, ``<topic>.for.<subscriber>``, never the topic itself
+  (:mod:`bus.ops.contract_topics`);
+* the contract service (``spbe-contracts``), while a subscription of a restricted topic is
+  active: READ and DESCRIBE on those raw topics, WRITE and DESCRIBE on their active projected
+  topics and on its own dead letter topics ``<topic>.dlq.spbe-contracts``, IDEMPOTENT_WRITE
+  on the cluster, READ on its group ``spbe-contracts``, and READ, DESCRIBE and WRITE on
+  ``_spbe.schemas`` (it registers the projected schemas).
 
 Every binding is LITERAL, ALLOW, from any host. A subscription past its ``expires`` date
 grants nothing; one that expires within :data:`EXPIRY_WARNING_DAYS` is warned about.
@@ -28,9 +35,17 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, Literal
 
-from bus.delivery import dlq_topic
-from bus.ops.catalog import Catalog
-from bus.ops.principals import OPERATOR_PRINCIPAL
+from bus.ops.catalog import Catalog, Subscription
+from bus.ops.contract_topics import (
+    SubscribedTopic,
+    contract_service_dead_letter_topics,
+    subscribed_topics,
+)
+from bus.ops.principals import (
+    CONTRACT_SERVICE_GROUP,
+    CONTRACT_SERVICE_PRINCIPAL,
+    OPERATOR_PRINCIPAL,
+)
 from bus.registry import DEFAULT_TOPIC as SCHEMAS_TOPIC
 
 __all__ = [
@@ -55,7 +70,7 @@ EXPIRY_WARNING_DAYS: Final = 30
 #: How Kafka's authorizer names a SASL user.
 USER_PREFIX: Final = "User:"
 
-PrincipalKind = Literal["application", "subscriber"]
+PrincipalKind = Literal["application", "subscriber", "service"]
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -202,8 +217,38 @@ class AccessPlan:
 # -- what the catalogue grants -------------------------------------------------------------
 
 
+def _topic(user: str, name: str, *operations: str) -> set[AclEntry]:
+    return {AclEntry.allow(user, "TOPIC", name, op) for op in operations}
+
+
+def _group(user: str, group: str) -> AclEntry:
+    return AclEntry.allow(user, "GROUP", group, "READ")
+
+
 def _schemas(user: str) -> set[AclEntry]:
-    return {AclEntry.allow(user, "TOPIC", SCHEMAS_TOPIC, op) for op in ("READ", "DESCRIBE")}
+    return _topic(user, SCHEMAS_TOPIC, "READ", "DESCRIBE")
+
+
+def _contract_service(entries: list[SubscribedTopic]) -> PrincipalAccess | None:
+    """The contract service's bindings for the active ``entries``; None without a projection.
+
+    It reads each contracted raw topic and writes its dead letters there, writes each
+    projected topic (idempotently), reads with its own group, and registers the projected
+    schemas in ``_spbe.schemas``.
+    """
+    projected = [e for e in entries if e.projected]
+    if not projected:
+        return None
+    user = CONTRACT_SERVICE_PRINCIPAL
+    acls = _topic(user, SCHEMAS_TOPIC, "READ", "DESCRIBE", "WRITE")
+    acls.add(AclEntry.allow(user, "CLUSTER", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE"))
+    acls.add(_group(user, CONTRACT_SERVICE_GROUP))
+    for entry in projected:
+        acls |= _topic(user, entry.raw_topic, "READ", "DESCRIBE")
+        acls |= _topic(user, entry.topic, "WRITE", "DESCRIBE")
+    for dead in contract_service_dead_letter_topics(projected):
+        acls |= _topic(user, dead, "WRITE", "DESCRIBE")
+    return PrincipalAccess(user, "service", "the contract service", frozenset(acls))
 
 
 def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
@@ -217,15 +262,13 @@ def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
             acls = _schemas(user)
             acls.add(AclEntry.allow(user, "CLUSTER", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE"))
             for topic in topics:
-                acls.update(
-                    AclEntry.allow(user, "TOPIC", topic, op) for op in ("WRITE", "DESCRIBE")
-                )
+                acls |= _topic(user, topic, "WRITE", "DESCRIBE")
             principals[user] = PrincipalAccess(
                 user, "application", f"application {application} of {steward.id}", frozenset(acls)
             )
     warnings: list[str] = []
     notes: list[str] = []
-    active: dict[str, list[str]] = {}
+    active: list[Subscription] = []
     opds: dict[str, str] = {}
     for i, sub in enumerate(catalog.subscriptions):
         named.add(sub.subscriber)
@@ -237,8 +280,7 @@ def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
                 f"to {', '.join(sub.topics)}"
             )
             continue
-        topics = active.setdefault(sub.subscriber, [])
-        topics.extend(t for t in sub.topics if t not in topics)
+        active.append(sub)
         days = (sub.expires - today).days
         if days <= EXPIRY_WARNING_DAYS:
             when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
@@ -246,18 +288,30 @@ def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
                 f"{where}: expires on {sub.expires.isoformat()} ({when}; {sub.legal_basis}); "
                 "after that day the next apply revokes its access: renew the agreement"
             )
-    for user, topics in active.items():
-        acls = _schemas(user)
-        acls.add(AclEntry.allow(user, "GROUP", user, "READ"))
-        for topic in topics:
-            acls.update(AclEntry.allow(user, "TOPIC", topic, op) for op in ("READ", "DESCRIBE"))
-            dead = dlq_topic(topic, user)
-            acls.update(AclEntry.allow(user, "TOPIC", dead, op) for op in ("WRITE", "DESCRIBE"))
+    entries = subscribed_topics(catalog, active)
+    grants: dict[str, set[AclEntry]] = {}
+    for entry in entries:
+        user = entry.subscriber
+        acls = grants.setdefault(user, _schemas(user) | {_group(user, user)})
+        acls |= _topic(user, entry.topic, "READ", "DESCRIBE")
+        acls |= _topic(user, entry.dead_letter_topic, "WRITE", "DESCRIBE")
+    for user, acls in grants.items():
         principals[user] = PrincipalAccess(
             user, "subscriber", f"subscriber of {opds[user]}", frozenset(acls)
         )
+    if any(e.projected for e in subscribed_topics(catalog)):
+        named.add(CONTRACT_SERVICE_PRINCIPAL)
+        service = _contract_service(entries)
+        if service is not None:
+            principals[CONTRACT_SERVICE_PRINCIPAL] = service
     for user in sorted(named - set(principals)):
-        notes.append(f"{user}: every subscription has expired; it keeps its user, no ACLs")
+        if user == CONTRACT_SERVICE_PRINCIPAL:
+            notes.append(
+                f"{user}: every subscription of a restricted topic has expired; it keeps its "
+                "user, no ACLs"
+            )
+        else:
+            notes.append(f"{user}: every subscription has expired; it keeps its user, no ACLs")
     return DesiredAccess(principals, frozenset(named), tuple(warnings), tuple(notes))
 
 
@@ -281,7 +335,11 @@ def compute_access_plan(desired: DesiredAccess, cluster: ClusterAccess) -> Acces
     users = sorted(set(desired.principals) - cluster.users)
     roles = {name: p.role for name, p in desired.principals.items()}
     for name in desired.named - set(desired.principals):
-        roles[name] = "subscriber, every subscription expired"
+        roles[name] = (
+            "the contract service, every subscription of a restricted topic expired"
+            if name == CONTRACT_SERVICE_PRINCIPAL
+            else "subscriber, every subscription expired"
+        )
     notes = list(desired.notes)
     leftover = sorted((cluster.users & cluster.managed_before) - desired.named)
     notes += [

@@ -12,8 +12,8 @@ Two levels of checking:
   listed;
 * :func:`check_catalog` checks it against the data standard (``schemas/avro``): every event
   type exists, is stewarded by the topic's steward and is not classified higher than its
-  topic, and every allowed field exists in the event's schema. It also reports expired
-  subscriptions.
+  topic, and every allowed field is a field of the event's schema holding no record (a whole
+  record is refused, as the projection refuses it). It also reports expired subscriptions.
 
 :func:`load_catalog` does both and raises one :class:`~bus.errors.ConfigError` that lists
 every problem with its key path.
@@ -32,6 +32,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bus.contract.envelope import EVENT_TYPE_PATTERN, TOPIC_PATTERN, DataClassification
+from bus.contract.pruning import check_allowed_path
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import ConfigError
@@ -281,13 +282,11 @@ def check_catalog(
             schema = by_type.get(event_type)
             if schema is None:
                 continue  # reported on its topic
-            known = {path for path, _ in schema.fields()}
             for name in fields:
-                if name not in known:
-                    report.errors.append(
-                        f"{where}.allowed_fields.{event_type}: {name!r} is not a field of "
-                        f"{schema.record_name}"
-                    )
+                try:  # the projection's own rule (bus.contract.pruning)
+                    check_allowed_path(schema, name, f"{where}.allowed_fields.{event_type}")
+                except ConfigError as exc:
+                    report.errors.append(f"{exc.message}; fix: {exc.fix}")
         if sub.expires < today:
             report.warnings.append(
                 f"{where}: expired on {sub.expires.isoformat()} ({sub.legal_basis}); "

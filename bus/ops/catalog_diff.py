@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bus.delivery import dlq_topic
 from bus.errors import BusError
-from bus.ops.catalog import Catalog
+from bus.ops.catalog import Catalog, CatalogTopic
+from bus.ops.contract_topics import contract_service_dead_letter_topics, subscribed_topics
 
 __all__ = [
     "MANAGED_CONFIGS",
@@ -43,7 +43,8 @@ class ProvisioningError(BusError):
 
 @dataclass(frozen=True, slots=True)
 class DesiredTopic:
-    """A topic as the catalogue wants it; ``kind`` is ``event`` or ``dead letter``."""
+    """A topic as the catalogue wants it; ``kind`` is ``event``, ``projected`` (a
+    subscription's copy of a restricted topic) or ``dead letter``."""
 
     name: str
     partitions: int
@@ -165,38 +166,52 @@ class Plan:
 
 
 def desired_topics(catalog: Catalog) -> list[DesiredTopic]:
-    """Every event topic, then each subscription's dead letter topic per topic."""
-    result = [
-        DesiredTopic(
-            name=t.name,
-            partitions=t.partitions,
-            replication_factor=t.replication_factor,
-            configs={
-                "cleanup.policy": t.cleanup_policy,
-                "min.insync.replicas": str(t.effective_min_insync_replicas),
-                "retention.ms": str(t.retention_ms),
-            },
-        )
-        for t in catalog.topics
-    ]
-    dead = catalog.dead_letters
-    for subscriber, topics in catalog.subscribers().items():
-        for name in topics:
-            source = catalog.topic(name)
-            result.append(
-                DesiredTopic(
-                    name=dlq_topic(name, subscriber),
-                    partitions=dead.partitions,
-                    replication_factor=source.replication_factor,
-                    configs={
-                        "cleanup.policy": "delete",
-                        "min.insync.replicas": str(source.effective_min_insync_replicas),
-                        "retention.ms": str(dead.retention_ms),
-                    },
-                    kind="dead letter",
-                )
-            )
+    """Every event topic; each subscription's projected topic of a restricted topic; the
+    dead letter topic of each subscriber per topic it reads; the contract service's.
+
+    Expired subscriptions count: a topic holds what was delivered and apply deletes none.
+    """
+    result = [_like(t, t.name, "event") for t in catalog.topics]
+    entries = subscribed_topics(catalog)
+    for entry in entries:
+        source = catalog.topic(entry.raw_topic)
+        if entry.projected:
+            result.append(_like(source, entry.topic, "projected"))
+        result.append(_dead_letters(catalog, source, entry.dead_letter_topic))
+    for raw in sorted({e.raw_topic for e in entries if e.projected}):
+        (dead,) = contract_service_dead_letter_topics(e for e in entries if e.raw_topic == raw)
+        result.append(_dead_letters(catalog, catalog.topic(raw), dead))
     return result
+
+
+def _like(topic: CatalogTopic, name: str, kind: str) -> DesiredTopic:
+    """A topic called ``name`` with ``topic``'s partitions, replication and configs."""
+    return DesiredTopic(
+        name=name,
+        partitions=topic.partitions,
+        replication_factor=topic.replication_factor,
+        configs={
+            "cleanup.policy": topic.cleanup_policy,
+            "min.insync.replicas": str(topic.effective_min_insync_replicas),
+            "retention.ms": str(topic.retention_ms),
+        },
+        kind=kind,
+    )
+
+
+def _dead_letters(catalog: Catalog, source: CatalogTopic, name: str) -> DesiredTopic:
+    dead = catalog.dead_letters
+    return DesiredTopic(
+        name=name,
+        partitions=dead.partitions,
+        replication_factor=source.replication_factor,
+        configs={
+            "cleanup.policy": "delete",
+            "min.insync.replicas": str(source.effective_min_insync_replicas),
+            "retention.ms": str(dead.retention_ms),
+        },
+        kind="dead letter",
+    )
 
 
 def _policy(value: str | None) -> frozenset[str]:

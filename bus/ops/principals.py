@@ -2,7 +2,9 @@
 
 A steward application is ``<steward id lowercased>-<application>`` (``disdukcapil-siak`` for
 ``ID/PEMDA-3273/DISDUKCAPIL/siak``); a subscriber is its ``subscriber`` id; the operator is
-:data:`OPERATOR_PRINCIPAL`, a super user the catalogue never names. No two may be the same.
+:data:`OPERATOR_PRINCIPAL`, a super user the catalogue never names; the contract service,
+which alone reads restricted topics for their subscribers, is
+:data:`CONTRACT_SERVICE_PRINCIPAL`. No two may be the same.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Final
 
 __all__ = [
     "APPLICATION_PATTERN",
+    "CONTRACT_SERVICE_GROUP",
+    "CONTRACT_SERVICE_PRINCIPAL",
     "OPERATOR_PRINCIPAL",
     "application_principal",
     "principal_problems",
@@ -21,6 +25,15 @@ __all__ = [
 APPLICATION_PATTERN: Final = r"^[a-z][a-z0-9_-]*$"
 #: The operator: a super user, the only writer of ``_spbe.schemas`` and of ACLs.
 OPERATOR_PRINCIPAL: Final = "spbe-operator"
+#: The contract service: reads the raw restricted topics, writes each subscription's
+#: projected topic (``bus.contract.projected_names``).
+CONTRACT_SERVICE_PRINCIPAL: Final = "spbe-contracts"
+#: The contract service's consumer group.
+CONTRACT_SERVICE_GROUP: Final = "spbe-contracts"
+_RESERVED: Final = {
+    OPERATOR_PRINCIPAL: "the operator's",
+    CONTRACT_SERVICE_PRINCIPAL: "the contract service's",
+}
 
 
 def application_principal(steward_id: str, application: str) -> str:
@@ -31,7 +44,8 @@ def principal_problems(
     stewards: Sequence[tuple[str, Sequence[str]]], subscribers: Sequence[str]
 ) -> list[str]:
     """Every principal that is not its own, with its key path: an application listed twice,
-    an application principal that is a subscriber id or the operator, an operator subscriber.
+    an application principal that is a subscriber id, the operator or the contract service,
+    a subscriber called after the operator or the contract service.
 
     ``stewards`` holds (steward id, applications) in catalogue order, ``subscribers`` the
     ``subscriber`` of each subscription in order.
@@ -45,9 +59,10 @@ def principal_problems(
             principal = application_principal(steward_id, application)
             if application in seen:
                 problems.append(f"{where}: {application} is listed more than once")
-            elif principal == OPERATOR_PRINCIPAL:
+            elif principal in _RESERVED:
                 problems.append(
-                    f"{where}: {application} would be the principal {principal}, the operator's"
+                    f"{where}: {application} would be the principal {principal}, "
+                    f"{_RESERVED[principal]}"
                 )
             elif principal in taken:
                 problems.append(
@@ -56,8 +71,8 @@ def principal_problems(
                 )
             seen.add(application)
     problems += [
-        f"subscriptions[{i}].subscriber: {name} is the operator's principal"
+        f"subscriptions[{i}].subscriber: {name} is {_RESERVED[name]} principal"
         for i, name in enumerate(subscribers)
-        if name == OPERATOR_PRINCIPAL
+        if name in _RESERVED
     ]
     return problems

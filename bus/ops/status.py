@@ -31,6 +31,7 @@ from bus.connection import KafkaConnection, as_connection
 from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
+from bus.ops.contract_topics import read_topics
 from bus.startup import LiveNodeAdmin, close_client, start_client
 
 __all__ = [
@@ -179,7 +180,7 @@ async def collect_status(
     fetch_timeout_s: float = DEFAULT_FETCH_TIMEOUT_S,
 ) -> StatusReport:
     """The status of every subscriber of ``catalog`` (or only of ``subscribers``)."""
-    wanted = catalog.subscribers()
+    wanted = read_topics(catalog)  # a restricted topic's subscriber reads its projection
     if subscribers is not None:
         chosen = set(subscribers)
         unknown = chosen - set(wanted)

@@ -19,6 +19,7 @@ from pydantic import SecretBytes
 from bus.cli.main import main
 from bus.connection import KafkaConnection, KafkaSecurity, read_credentials_file
 from bus.contract.events import PendudukUpdated
+from bus.contract.projected_names import projected_topic
 from bus.contract.standard import example
 from bus.errors import BusError
 from bus.ops.access import apply_access, plan_access, register_reviewed_standard, rotate_password
@@ -35,7 +36,8 @@ TODAY = date(2026, 6, 1)
 
 
 def catalogue(tag: str, *, dinkes_expires: date = date(2027, 12, 31)) -> Catalog:
-    """Disdukcapil and DPMPTSP with one application each; Dinkes subscribes to penduduk."""
+    """Disdukcapil and DPMPTSP with one application each; Dinkes subscribes to penduduk
+    (restricted: it reads its projection, ``<topic>.for.dinkes-<tag>``)."""
 
     def topic(domain: str, aggregate: str, steward: str, event: str) -> dict[str, Any]:
         return {
@@ -208,31 +210,37 @@ async def test_hand_over_credentials_allow_what_the_catalogue_grants_and_nothing
     siak = of(tmp_path / f"disdukcapil-siak{tag}.json")
     dinkes = of(tmp_path / f"dinkes-{tag}.json")
 
+    mine = projected_topic(penduduk, f"dinkes-{tag}")
     await eventually(lambda: can_produce(siak, penduduk), "the steward produces to its topic")
     assert not await can_produce(siak, izin), "Disdukcapil wrote DPMPTSP's topic"
     assert not await can_produce(dinkes, penduduk), "Dinkes wrote a Disdukcapil topic"
-    await eventually(lambda: can_read(dinkes, penduduk, f"dinkes-{tag}"), "Dinkes reads penduduk")
+    assert not await can_produce(dinkes, mine), "Dinkes wrote its own projection"
+    await eventually(lambda: can_read(dinkes, mine, f"dinkes-{tag}"), "Dinkes reads its projection")
+    assert not await can_read(dinkes, penduduk, f"dinkes-{tag}"), "read of a restricted raw topic"
     assert not await can_read(dinkes, izin, f"dinkes-{tag}"), "read of an unsubscribed topic"
-    assert not await can_read(dinkes, penduduk, f"other-{tag}"), "a foreign consumer group"
+    assert not await can_read(dinkes, mine, f"other-{tag}"), "a foreign consumer group"
 
 
 async def test_an_expired_subscription_loses_access_on_the_next_apply(
     secured_kafka: KafkaConnection, tag: str, tmp_path: Path
 ) -> None:
-    penduduk = f"spbe.dukcapil{tag}.penduduk.v1"
+    mine = projected_topic(f"spbe.dukcapil{tag}.penduduk.v1", f"dinkes-{tag}")
     await provision(secured_kafka, catalogue(tag, dinkes_expires=TODAY), tmp_path)
     dinkes = of(tmp_path / f"dinkes-{tag}.json")
-    await eventually(lambda: can_read(dinkes, penduduk, f"dinkes-{tag}"), "Dinkes reads penduduk")
+    await eventually(lambda: can_read(dinkes, mine, f"dinkes-{tag}"), "Dinkes reads its projection")
 
     later = TODAY + timedelta(days=1)
     result = await provision(
         secured_kafka, catalogue(tag, dinkes_expires=TODAY), tmp_path / "later", today=later
     )
     revoked = {a.user for a in result.applied.revocations}
-    assert revoked == {f"dinkes-{tag}"}
+    assert revoked == {f"dinkes-{tag}", "spbe-contracts"}  # the service no longer writes it
+    assert {a.resource_name for a in result.applied.revocations if a.user == "spbe-contracts"} >= {
+        mine
+    }
 
     async def refused() -> bool:
-        return not await can_read(dinkes, penduduk, f"dinkes-{tag}")
+        return not await can_read(dinkes, mine, f"dinkes-{tag}")
 
     await eventually(refused, "the expired subscriber is refused")
     records = await read_audit(secured_kafka, subscriber=f"dinkes-{tag}")

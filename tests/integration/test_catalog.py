@@ -105,8 +105,12 @@ def test_plan_lists_the_changes_and_changes_nothing(
         capsys, "catalog", "plan", "--catalog", str(path), "--bootstrap", kafka_bootstrap
     )
     assert code == 0
+    projected = f"spbe.{domain}.izin.v1.for.bapenda-{domain}"
     assert f"+ create event topic spbe.{domain}.izin.v1: 2 partitions" in out
-    assert f"+ create dead letter topic spbe.{domain}.izin.v1.dlq.bapenda-{domain}" in out
+    assert f"+ create projected topic {projected}: 2 partitions" in out
+    assert f"+ create dead letter topic {projected}.dlq.bapenda-{domain}" in out
+    assert f"+ create dead letter topic spbe.{domain}.izin.v1.dlq.spbe-contracts" in out
+    assert f"spbe.{domain}.izin.v1.dlq.bapenda-{domain}" not in out, "no raw reader, no raw dlq"
     assert not topics_exist(kafka_bootstrap, f"spbe.{domain}.izin.v1")
 
 
@@ -117,15 +121,18 @@ def test_apply_twice_creates_the_topics_once_and_the_second_apply_is_a_no_op(
     args = ("--catalog", str(path), "--bootstrap", kafka_bootstrap)
     code, out = run(capsys, "catalog", "apply", *args)
     assert code == 0, out
-    assert "applied 2 change(s); the cluster matches the catalogue" in out
+    assert "applied 4 change(s); the cluster matches the catalogue" in out
     topic = f"spbe.{domain}.izin.v1"
-    partitions, configs = topic_state(kafka_bootstrap, topic)
-    assert partitions == 2
-    assert configs["retention.ms"] == "604800000"
-    assert configs["cleanup.policy"] == "delete"
-    dlq_partitions, dlq_configs = topic_state(kafka_bootstrap, f"{topic}.dlq.bapenda-{domain}")
-    assert dlq_partitions == 1
-    assert dlq_configs["retention.ms"] == "-1"
+    projected = f"{topic}.for.bapenda-{domain}"
+    for name in (topic, projected):  # a projection is laid out as its raw topic
+        partitions, configs = topic_state(kafka_bootstrap, name)
+        assert partitions == 2
+        assert configs["retention.ms"] == "604800000"
+        assert configs["cleanup.policy"] == "delete"
+    for dead in (f"{projected}.dlq.bapenda-{domain}", f"{topic}.dlq.spbe-contracts"):
+        dlq_partitions, dlq_configs = topic_state(kafka_bootstrap, dead)
+        assert dlq_partitions == 1
+        assert dlq_configs["retention.ms"] == "-1"
 
     code, out = run(capsys, "catalog", "apply", *args)
     assert code == 0

@@ -20,6 +20,7 @@ from bus.ops.access_plan import (
     desired_access,
 )
 from bus.ops.catalog import Catalog, default_catalog_path, read_catalog
+from bus.ops.contract_topics import read_topics
 
 TODAY = date(2026, 6, 1)
 PENDUDUK = "spbe.dukcapil.penduduk.v1"
@@ -61,26 +62,26 @@ def test_dpmptsp_application_writes_its_own_topic_only() -> None:
     )
 
 
-def test_dpmptsp_penduduk_subscriber_reads_its_topic_group_and_dead_letters() -> None:
+def test_dpmptsp_penduduk_reads_its_projection_of_the_restricted_topic_never_the_topic() -> None:
     access = desired_access(shipped(), TODAY).principals["dpmptsp-penduduk"]
     assert access.kind == "subscriber"
+    mine = f"{PENDUDUK}.for.dpmptsp-penduduk"
     assert access.acls == (
-        allow("dpmptsp-penduduk", "TOPIC", PENDUDUK, "READ", "DESCRIBE")
+        allow("dpmptsp-penduduk", "TOPIC", mine, "READ", "DESCRIBE")
         | allow("dpmptsp-penduduk", "GROUP", "dpmptsp-penduduk", "READ")
-        | allow(
-            "dpmptsp-penduduk", "TOPIC", f"{PENDUDUK}.dlq.dpmptsp-penduduk", "WRITE", "DESCRIBE"
-        )
+        | allow("dpmptsp-penduduk", "TOPIC", f"{mine}.dlq.dpmptsp-penduduk", "WRITE", "DESCRIBE")
         | allow("dpmptsp-penduduk", "TOPIC", "_spbe.schemas", "READ", "DESCRIBE")
     )
 
 
-def test_dinkes_may_read_penduduk_and_write_nothing_of_disdukcapil() -> None:
+def test_dinkes_may_read_its_projection_only_and_write_nothing_of_disdukcapil() -> None:
     desired = desired_access(shipped(), TODAY)
     access = desired.principals["dinkes-penduduk"]
+    mine = f"{PENDUDUK}.for.dinkes-penduduk"
     assert access.acls == (
-        allow("dinkes-penduduk", "TOPIC", PENDUDUK, "READ", "DESCRIBE")
+        allow("dinkes-penduduk", "TOPIC", mine, "READ", "DESCRIBE")
         | allow("dinkes-penduduk", "GROUP", "dinkes-penduduk", "READ")
-        | allow("dinkes-penduduk", "TOPIC", f"{PENDUDUK}.dlq.dinkes-penduduk", "WRITE", "DESCRIBE")
+        | allow("dinkes-penduduk", "TOPIC", f"{mine}.dlq.dinkes-penduduk", "WRITE", "DESCRIBE")
         | allow("dinkes-penduduk", "TOPIC", "_spbe.schemas", "READ", "DESCRIBE")
     )
     writers = {
@@ -89,12 +90,89 @@ def test_dinkes_may_read_penduduk_and_write_nothing_of_disdukcapil() -> None:
     assert writers == {"disdukcapil-siak"}
 
 
+def test_a_restricted_topic_is_read_by_its_contract_service_alone() -> None:
+    """Of the subscribers, none reads a raw topic; each projection has one reader."""
+    desired = desired_access(shipped(), TODAY)
+    raw_topics = {PENDUDUK, IZIN, UMKM, PAJAK}
+    readers = {
+        a.user for a in desired.acls if a.resource_name in raw_topics and a.operation == "READ"
+    }
+    assert readers == {"spbe-contracts"}
+    for sub in shipped().subscriptions:
+        (topic,) = sub.topics
+        projected = f"{topic}.for.{sub.subscriber}"
+        assert {
+            a.user for a in desired.acls if a.resource_name == projected and a.operation == "READ"
+        } == {sub.subscriber}
+        assert {
+            a.user for a in desired.acls if a.resource_name == projected and a.operation == "WRITE"
+        } == {"spbe-contracts"}
+
+
+def test_the_contract_service_reads_raw_writes_projections_and_registers_their_schemas() -> None:
+    data = raw()
+    data["subscriptions"] = [
+        s for s in data["subscriptions"] if s["subscriber"] in {"dinsos-penduduk", "bapenda-izin"}
+    ]
+    access = desired_access(Catalog.model_validate(data), TODAY).principals["spbe-contracts"]
+    assert access.kind == "service"
+    user = "spbe-contracts"
+    assert access.acls == (
+        allow(user, "TOPIC", PENDUDUK, "READ", "DESCRIBE")
+        | allow(user, "TOPIC", IZIN, "READ", "DESCRIBE")
+        | allow(user, "TOPIC", f"{PENDUDUK}.for.dinsos-penduduk", "WRITE", "DESCRIBE")
+        | allow(user, "TOPIC", f"{IZIN}.for.bapenda-izin", "WRITE", "DESCRIBE")
+        | allow(user, "TOPIC", f"{PENDUDUK}.dlq.spbe-contracts", "WRITE", "DESCRIBE")
+        | allow(user, "TOPIC", f"{IZIN}.dlq.spbe-contracts", "WRITE", "DESCRIBE")
+        | allow(user, "CLUSTER", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE")
+        | allow(user, "GROUP", "spbe-contracts", "READ")
+        | allow(user, "TOPIC", "_spbe.schemas", "READ", "DESCRIBE", "WRITE")
+    )
+
+
+def test_a_topic_below_restricted_is_read_directly_without_the_contract_service() -> None:
+    data = raw()
+    for topic in data["topics"]:
+        topic["classification"] = "confidential" if topic["name"] == PAJAK else "restricted"
+    data["subscriptions"] = [s for s in data["subscriptions"] if s["topics"] == [PAJAK]]
+    desired = desired_access(Catalog.model_validate(data), TODAY)
+    assert desired.principals["bpkad-pajak"].acls == (
+        allow("bpkad-pajak", "TOPIC", PAJAK, "READ", "DESCRIBE")
+        | allow("bpkad-pajak", "GROUP", "bpkad-pajak", "READ")
+        | allow("bpkad-pajak", "TOPIC", f"{PAJAK}.dlq.bpkad-pajak", "WRITE", "DESCRIBE")
+        | allow("bpkad-pajak", "TOPIC", "_spbe.schemas", "READ", "DESCRIBE")
+    )
+    assert "spbe-contracts" not in desired.named
+
+
+def test_the_contract_service_drops_an_expired_projection_and_keeps_the_rest() -> None:
+    before = desired_access(shipped(), TODAY)
+    cluster = ClusterAccess(acls=before.acls, users=frozenset(before.principals))
+    expired = with_expiry("dinkes-penduduk", TODAY - timedelta(days=1))
+    plan = compute_access_plan(desired_access(expired, TODAY), cluster)
+    mine = f"{PENDUDUK}.for.dinkes-penduduk"
+    assert set(plan.revocations) == before.principals["dinkes-penduduk"].acls | allow(
+        "spbe-contracts", "TOPIC", mine, "WRITE", "DESCRIBE"
+    )
+    assert not plan.grants
+
+
+def test_when_every_restricted_subscription_expires_the_service_keeps_its_user_only() -> None:
+    data = raw()
+    for sub in data["subscriptions"]:
+        sub["expires"] = TODAY - timedelta(days=1)
+    desired = desired_access(Catalog.model_validate(data), TODAY)
+    assert "spbe-contracts" in desired.named
+    assert "spbe-contracts" not in desired.principals
+    assert any(n.startswith("spbe-contracts: every subscription") for n in desired.notes)
+
+
 def test_every_principal_of_the_shipped_catalogue() -> None:
     desired = desired_access(shipped(), TODAY)
     apps = {"disdukcapil-siak", "dpmptsp-sicantik", "dinkopukm-siumkm", "bapenda-sipd"}
     subscribers = {s.subscriber for s in shipped().subscriptions}
-    assert set(desired.principals) == apps | subscribers
-    assert desired.named == apps | subscribers
+    assert set(desired.principals) == apps | subscribers | {"spbe-contracts"}
+    assert desired.named == apps | subscribers | {"spbe-contracts"}
     assert all(a.pattern_type == "LITERAL" and a.host == "*" for a in desired.acls)
     assert all(a.permission == "ALLOW" for a in desired.acls)
     assert "spbe-operator" not in desired.named
@@ -133,7 +211,9 @@ def test_an_expired_subscription_revokes_only_its_own_grants() -> None:
     plan = compute_access_plan(after, cluster)
     assert not plan.grants
     assert not plan.users
-    assert set(plan.revocations) == before.principals["dpmptsp-penduduk"].acls
+    assert set(plan.revocations) == before.principals["dpmptsp-penduduk"].acls | allow(
+        "spbe-contracts", "TOPIC", f"{PENDUDUK}.for.dpmptsp-penduduk", "WRITE", "DESCRIBE"
+    )
     assert "dpmptsp-penduduk" in plan.render()
 
 
@@ -154,10 +234,29 @@ def test_removing_a_subscription_removes_only_its_grants() -> None:
     both = desired_access(Catalog.model_validate(data), TODAY)
     cluster = ClusterAccess(acls=both.acls, users=frozenset(both.principals))
     plan = compute_access_plan(desired_access(shipped(), TODAY), cluster)
+    mine = f"{IZIN}.for.dinkes-penduduk"
     assert set(plan.revocations) == (
-        allow("dinkes-penduduk", "TOPIC", IZIN, "READ", "DESCRIBE")
-        | allow("dinkes-penduduk", "TOPIC", f"{IZIN}.dlq.dinkes-penduduk", "WRITE", "DESCRIBE")
+        allow("dinkes-penduduk", "TOPIC", mine, "READ", "DESCRIBE")
+        | allow("dinkes-penduduk", "TOPIC", f"{mine}.dlq.dinkes-penduduk", "WRITE", "DESCRIBE")
+        | allow("spbe-contracts", "TOPIC", mine, "WRITE", "DESCRIBE")
     )
+
+
+def test_a_subscriber_removed_from_the_catalogue_loses_its_projection_acls() -> None:
+    """Named by an earlier apply's audit records, it is managed: every binding goes."""
+    before = desired_access(shipped(), TODAY)
+    cluster = ClusterAccess(
+        acls=before.acls, users=frozenset(before.principals), managed_before=before.named
+    )
+    data = raw()
+    data["subscriptions"] = [
+        s for s in data["subscriptions"] if s["subscriber"] != "dinsos-penduduk"
+    ]
+    plan = compute_access_plan(desired_access(Catalog.model_validate(data), TODAY), cluster)
+    assert set(plan.revocations) == before.principals["dinsos-penduduk"].acls | allow(
+        "spbe-contracts", "TOPIC", f"{PENDUDUK}.for.dinsos-penduduk", "WRITE", "DESCRIBE"
+    )
+    assert any(n.startswith("dinsos-penduduk: no longer in the catalogue") for n in plan.notes)
 
 
 def test_acls_of_unmanaged_principals_are_never_revoked() -> None:
@@ -260,6 +359,23 @@ def test_the_operator_is_no_subscriber() -> None:
     assert "subscriptions[0].subscriber: spbe-operator is the operator's principal" in refused(data)
 
 
+def test_the_contract_service_is_no_subscriber_and_no_application() -> None:
+    data = raw()
+    data["subscriptions"][0]["subscriber"] = "spbe-contracts"
+    assert (
+        "subscriptions[0].subscriber: spbe-contracts is the contract service's principal"
+        in refused(data)
+    )
+    data = raw()
+    data["stewards"].append(
+        {"id": "SPBE", "name": "Tim SPBE", "pemda": "3273", "applications": ["contracts"]}
+    )
+    assert (
+        "stewards[4].applications: contracts would be the principal spbe-contracts, "
+        "the contract service's" in refused(data)
+    )
+
+
 def test_read_catalog_names_the_application_key(tmp_path: Any) -> None:
     data = raw()
     data["stewards"][0]["applications"] = ["Siak"]
@@ -268,3 +384,10 @@ def test_read_catalog_names_the_application_key(tmp_path: Any) -> None:
     with pytest.raises(ConfigError) as info:
         read_catalog(path)
     assert "stewards[0].applications[0]" in str(info.value)
+
+
+def test_each_subscriber_reads_its_projection_of_the_shipped_restricted_topics() -> None:
+    reads = read_topics(shipped())
+    assert reads["dpmptsp-penduduk"] == (f"{PENDUDUK}.for.dpmptsp-penduduk",)
+    assert reads["bpkad-pajak"] == (f"{PAJAK}.for.bpkad-pajak",)
+    assert set(reads) == {s.subscriber for s in shipped().subscriptions}

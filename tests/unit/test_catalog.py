@@ -129,6 +129,19 @@ def test_an_allowed_field_the_schema_does_not_have_is_refused(tmp_path: Path) ->
     assert "'gaji' is not a field of PendudukUpdated" in message
 
 
+def test_an_allowed_field_that_is_a_whole_record_is_refused_as_the_projection_refuses_it(
+    tmp_path: Path,
+) -> None:
+    data = copy.deepcopy(BASE)
+    data["subscriptions"][0]["allowed_fields"] = {PENDUDUK: ["nik", "alamat"], KEMATIAN: ["nik"]}
+    message = problems(tmp_path, data)
+    assert (
+        f"subscriptions[0] (dinsos-penduduk).allowed_fields.{PENDUDUK}: allowed field 'alamat' "
+        "is a whole record" in message
+    )
+    assert "fix: list the fields you need instead: alamat.jalan," in message
+
+
 def test_allowed_fields_for_an_event_the_subscription_does_not_receive_are_refused(
     tmp_path: Path,
 ) -> None:

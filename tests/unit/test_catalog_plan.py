@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
@@ -47,20 +48,60 @@ def cluster(*topics: ObservedTopic, brokers: int = 3) -> ClusterState:
     return ClusterState(brokers, {t.name: t for t in topics})
 
 
-def test_event_topics_and_one_dead_letter_topic_per_subscriber_and_topic_are_desired(
+def desired_of(tmp_path: Path, data: dict[str, object]) -> list[DesiredTopic]:
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return desired_topics(read_catalog(path))
+
+
+def test_a_restricted_topic_gets_a_projected_topic_per_subscriber_and_their_dead_letters(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump(BASE))
-    desired = desired_topics(read_catalog(path))
+    desired = desired_of(tmp_path, BASE)
+    raw = "spbe.dukcapil.penduduk.v1"
+    projected = f"{raw}.for.dinsos-penduduk"
+    assert [(t.name, t.kind) for t in desired] == [
+        (raw, "event"),
+        (projected, "projected"),
+        (f"{projected}.dlq.dinsos-penduduk", "dead letter"),
+        (f"{raw}.dlq.spbe-contracts", "dead letter"),
+    ]
+    event, copy, dead, service_dead = desired
+    assert (copy.partitions, copy.replication_factor, copy.configs) == (
+        event.partitions,
+        event.replication_factor,
+        event.configs,
+    ), "a projection is laid out as its raw topic (per-key order, retention, cleanup)"
+    for topic in (dead, service_dead):
+        assert topic.partitions == 1
+        assert topic.replication_factor == 3
+        assert topic.configs["cleanup.policy"] == "delete", "never compact dead letters"
+        assert topic.configs["retention.ms"] == "-1"
+    assert "+ create projected topic spbe.dukcapil.penduduk.v1.for.dinsos-penduduk: 6 " in str(
+        compute_plan(desired, cluster()).creates[1]
+    )
+
+
+def test_a_topic_below_restricted_is_read_directly_with_its_own_dead_letter_topic(
+    tmp_path: Path,
+) -> None:
+    data = copy.deepcopy(BASE)
+    data["topics"][0]["classification"] = "confidential"
+    data["topics"][0]["event_types"] = ["id.go.spbe.dukcapil.KematianDicatat.v1"]
+    data["subscriptions"][0]["allowed_fields"] = {"id.go.spbe.dukcapil.KematianDicatat.v1": ["nik"]}
+    desired = desired_of(tmp_path, data)
     assert [(t.name, t.kind) for t in desired] == [
         ("spbe.dukcapil.penduduk.v1", "event"),
         ("spbe.dukcapil.penduduk.v1.dlq.dinsos-penduduk", "dead letter"),
     ]
-    dead = desired[1]
-    assert dead.replication_factor == 3
-    assert dead.configs["cleanup.policy"] == "delete", "never compact dead letters"
-    assert dead.configs["retention.ms"] == "-1"
+
+
+def test_an_expired_subscription_keeps_its_projected_topic(tmp_path: Path) -> None:
+    """What was delivered stays; apply deletes no topic (it only revokes the ACLs)."""
+    data = copy.deepcopy(BASE)
+    data["subscriptions"][0]["expires"] = "2020-01-01"
+    names = [t.name for t in desired_of(tmp_path, data)]
+    assert "spbe.dukcapil.penduduk.v1.for.dinsos-penduduk" in names
 
 
 def test_a_missing_topic_is_created() -> None:

@@ -12,7 +12,7 @@ __all__ = ["add_run_command"]
 def add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run",
-        help="run an adapter (outbox-relay, contract-service, sql-sink, webhook-sink) from its file",
+        help="run an adapter (outbox-relay, contract-service, sql-sink, webhook-sink)",
     )
     run.add_argument("config", type=Path, metavar="CONFIG", help="e.g. deploy/adapters/*.yaml")
     run.add_argument(

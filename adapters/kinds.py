@@ -1,9 +1,10 @@
 """Every adapter kind in one table, keyed by the ``kind:`` of its file.
 
-An adapter is either a **source** (it reads an OPD's database and publishes: the outbox
-relay) or a **sink** (a subscriber hands it each event: the SQL and webhook sinks). Both
-have the same parts: a config model with ``from_file``, ``start``/``stop``/``async with``
-(:class:`bus.lifecycle.Lifecycle`), errors under the bus's one tree, and an ``__all__``.
+An adapter is either a **source** (it publishes what it reads: the outbox relay from an
+OPD's database, the contract service from the raw topics) or a **sink** (a subscriber
+hands it each event: the SQL and webhook sinks). Both have the same parts: a config model
+with ``from_file``, ``start``/``stop``/``async with`` (:class:`bus.lifecycle.Lifecycle`),
+errors under the bus's one tree, and an ``__all__``.
 A source runs its own loop (``run``/``request_stop``); a sink is a handler, and may apply
 a partition's events together (``apply_batch``).
 
@@ -22,6 +23,8 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from adapters.contracts.app import ContractServiceAdapter
+from adapters.contracts.config import ContractServiceConfig
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.sql.contract import contract_problems
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
@@ -34,11 +37,13 @@ from bus.subscriber import SubscriberConfig
 __all__ = [
     "KINDS",
     "AdapterFile",
+    "ContractServiceFile",
     "OutboxRelayFile",
     "SinkAdapter",
     "SinkFile",
     "SinkKind",
     "SourceAdapter",
+    "SourceFile",
     "SourceKind",
     "SqlSinkFile",
     "WebhookSinkFile",
@@ -89,6 +94,14 @@ class OutboxRelayFile(BaseModel):
     snapshot: SnapshotConfig | None = None
 
 
+class ContractServiceFile(BaseModel):
+    """The contract service's file: its ``contracts`` section (deploy/adapters/contracts.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["contract-service"]
+    contracts: ContractServiceConfig
+
+
 class SqlSinkFile(BaseModel):
     """A SQL sink's file; on projected topics its mapping is checked against the contract.
 
@@ -124,7 +137,8 @@ class WebhookSinkFile(BaseModel):
 
 
 SinkFile = SqlSinkFile | WebhookSinkFile
-AdapterFile = OutboxRelayFile | SqlSinkFile | WebhookSinkFile
+SourceFile = OutboxRelayFile | ContractServiceFile
+AdapterFile = OutboxRelayFile | ContractServiceFile | SqlSinkFile | WebhookSinkFile
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,10 @@ def _relay(file: OutboxRelayFile) -> OutboxRelay:
     return OutboxRelay(file.relay)
 
 
+def _contract_service(file: ContractServiceFile) -> ContractServiceAdapter:
+    return ContractServiceAdapter(file.contracts)
+
+
 def _sql_sink(file: SqlSinkFile) -> SqlSink:
     return SqlSink(file.sink)
 
@@ -160,6 +178,7 @@ def _webhook_sink(file: WebhookSinkFile) -> WebhookSink:
 #: ``kind:`` -> what it is. The one place that knows every adapter.
 KINDS: dict[str, SourceKind | SinkKind] = {
     "outbox-relay": SourceKind(OutboxRelayFile, _relay),
+    "contract-service": SourceKind(ContractServiceFile, _contract_service),
     "sql-sink": SinkKind(SqlSinkFile, _sql_sink),
     "webhook-sink": SinkKind(WebhookSinkFile, _webhook_sink),
 }

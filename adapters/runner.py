@@ -2,16 +2,17 @@
 
 Every adapter file names its ``kind`` and carries the sections that kind needs:
 
-==================  ==========================================================
-``outbox-relay``    ``relay``: :class:`~adapters.sources.outbox.OutboxRelayConfig`,
-                    optional ``snapshot``:
-                    :class:`~adapters.sources.snapshot.SnapshotConfig` (read by
-                    ``spbe-bus snapshot``, not by ``run``)
-``sql-sink``        ``subscription``: :class:`~bus.subscriber.SubscriberConfig`,
-                    ``sink``: :class:`~adapters.sinks.sql.SqlSinkConfig`
-``webhook-sink``    ``subscription``, ``webhook``:
-                    :class:`~adapters.sinks.webhook.WebhookSinkConfig`
-==================  ==========================================================
+====================  ==========================================================
+``outbox-relay``      ``relay``: :class:`~adapters.sources.outbox.OutboxRelayConfig`,
+                      optional ``snapshot``:
+                      :class:`~adapters.sources.snapshot.SnapshotConfig` (read by
+                      ``spbe-bus snapshot``, not by ``run``)
+``sql-sink``          ``subscription``: :class:`~bus.subscriber.SubscriberConfig`,
+                      ``sink``: :class:`~adapters.sinks.sql.SqlSinkConfig`
+``webhook-sink``      ``subscription``, ``webhook``:
+                      :class:`~adapters.sinks.webhook.WebhookSinkConfig`
+``contract-service``  ``contracts``: :class:`~adapters.contracts.ContractServiceConfig`
+====================  ==========================================================
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from adapters.kinds import (
     AdapterFile,
     OutboxRelayFile,
     SinkAdapter,
+    SinkFile,
     SinkKind,
     SourceKind,
     batch_handler_of,
@@ -164,7 +166,7 @@ async def _run(adapter: AdapterFile, stop: asyncio.Event | None, *, with_metrics
         async with kind.build(adapter) as source:
             await run_until_stopped(source.run, source.request_stop, stop=stop)
     else:
-        assert not isinstance(adapter, OutboxRelayFile)
+        assert isinstance(adapter, SinkFile)
         async with kind.build(adapter) as sink:
             # A sink that applies a partition's batch in one transaction falls back to one
             # event at a time when the batch fails, so outcomes are the same, only faster.
@@ -186,7 +188,7 @@ def load_subscriber_sink(path: Path, subscriber: str, topics: Sequence[str]) -> 
     """
     adapter = load_adapter(path)
     kind = KINDS[adapter.kind]
-    if not isinstance(kind, SinkKind) or isinstance(adapter, OutboxRelayFile):
+    if not isinstance(kind, SinkKind) or not isinstance(adapter, SinkFile):
         sinks = ", ".join(name for name, k in KINDS.items() if isinstance(k, SinkKind))
         raise ConfigError(
             f"{path} is an {adapter.kind} file; events are applied by a sink",

@@ -34,7 +34,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretBytes
 
-from adapters.contracts.routes import Route, aggregate_key, build_routes, projected_subject
+from adapters.contracts.config import DEFAULT_GROUP
+from adapters.contracts.routes import Route, aggregate_key, build_routes
+from adapters.contracts.subjects import register_projections
 from adapters.db import run_sync
 from bus.connection import KafkaConnection
 from bus.contract.envelope import to_headers
@@ -58,7 +60,6 @@ from bus.ledger import Ledger, LedgerEntry, LedgerSubjects
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
 from bus.ops.catalog import Subscription
-from bus.ops.principals import CONTRACT_SERVICE_GROUP
 from bus.publisher.batches import RecordsInFlight, send_batched
 from bus.registry import SchemaRegistry
 from bus.startup import close_client, start_client
@@ -66,7 +67,6 @@ from bus.startup import close_client, start_client
 __all__ = ["DEFAULT_GROUP", "ContractService"]
 
 log = get_logger(__name__)
-DEFAULT_GROUP = CONTRACT_SERVICE_GROUP
 _DELIVERY_TIMEOUT_S = 120.0
 _RETRY_PAUSE_S = 5.0
 
@@ -166,10 +166,8 @@ class ContractService(Lifecycle):
                 options["topic"] = self._registry_topic
             self._registry = SchemaRegistry(kafka, **options)
             await self._registry.start()
-            for projected in {id(r.projected): r.projected for r in self.routes}.values():
-                await self._registry.register(
-                    projected.schema, subject=projected_subject(projected)
-                )
+            projections = {id(r.projected): r.projected for r in self.routes}.values()
+            await register_projections(self._registry, projections)
             self._decoder = RecordDecoder(self._standard, self._registry)
             self._producer = await self._new_producer()
             consumer = await start_client(

@@ -1,4 +1,4 @@
-"""``spbe-bus run CONFIG``: run an outbox relay or a sink from its config file."""
+"""``spbe-bus run CONFIG``: run an outbox relay, the contract service or a sink from its file."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["add_run_command"]
 def add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run",
-        help="run an adapter (outbox-relay, sql-sink, webhook-sink) from a YAML/TOML file",
+        help="run an adapter (outbox-relay, contract-service, sql-sink, webhook-sink)",
     )
     run.add_argument("config", type=Path, metavar="CONFIG", help="e.g. deploy/adapters/*.yaml")
     run.add_argument(

@@ -1,8 +1,9 @@
 """One broker of three dies: adapters still start and run, and ``kafka up`` brings it back.
 
 Everything here is a real process: a 3-node KRaft cluster started with ``spbe-bus kafka
-up``, Disdukcapil's outbox relay and DPMPTSP's SQL sink each started with ``spbe-bus run``
-from their files in ``deploy/adapters/``, and brokers stopped with SIGKILL.
+up``, Disdukcapil's outbox relay, the contract service and DPMPTSP's SQL sink (on its
+projected topic) each started with ``spbe-bus run`` from their files in
+``deploy/adapters/``, and brokers stopped with SIGKILL.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import TopicPartition
 
+from adapters.db import create_engine
+from adapters.ledger import create_ledger_table
 from adapters.opd.disdukcapil import siak
+from bus.contract.projection import projected_topic
+from bus.delivery import dlq_topic
 from bus.localkafka.manager import LocalKafka
+from bus.ops.catalog import default_catalog_path, read_catalog
+from bus.topics import ensure_topics
 from tests.integration.test_subscriber import end_offsets
 from tests.support.events import penduduk
 from tests.support.kafka import leaders
@@ -38,6 +45,7 @@ TOPIC = "spbe.dukcapil.penduduk.v1"
 SUBSCRIBER = "dpmptsp-penduduk"
 RESIDENTS = 30
 KEY_SECRET = "rahasia-uji-kunci-nik-untuk-pseudonim"
+PROJECTED = projected_topic(TOPIC, SUBSCRIBER)
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -185,6 +193,19 @@ async def test_adapters_start_and_run_while_one_of_three_brokers_is_down(
     data_dir = str(manager.data_dir)
     applied = cli("catalog", "apply", "--bootstrap", bootstrap)
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    # What catalog apply does not provision yet: the projected topics of the raw topic for
+    # every subscription receiving it, and the dead-letter topics of the contract service
+    # and of the sink on its projected topic. The ledger's table is made by its owner.
+    subscribers = [s.subscriber for s in read_catalog(default_catalog_path()).subscriptions]
+    projected = [projected_topic(TOPIC, s) for s in subscribers if s.endswith("-penduduk")]
+    dead = [dlq_topic(PROJECTED, SUBSCRIBER), dlq_topic(TOPIC, "spbe-contracts")]
+    await ensure_topics(
+        bootstrap, {**dict.fromkeys(projected, 3), **dict.fromkeys(dead, 1)}, replication_factor=3
+    )
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = create_engine(ledger_url)
+    create_ledger_table(ledger)
+    ledger.dispose()
 
     source_db, replica_db = tmp_path / "disdukcapil.db", tmp_path / "dpmptsp.db"
     source = sa.create_engine(f"sqlite:///{source_db}")
@@ -207,11 +228,15 @@ async def test_adapters_start_and_run_while_one_of_three_brokers_is_down(
         "DISDUKCAPIL_KEY_SECRET": KEY_SECRET,
         "DPMPTSP_DB_URL": f"sqlite:///{replica_db}",
         "SPBE_CREATE_TABLES": "true",
+        "SPBE_CONTRACTS_PAIRWISE_SECRET": "rahasia-uji-kunci-berpasangan-0123",
+        "SPBE_LEDGER_SECRET": "rahasia-uji-buku-besar-0123456789",
+        "SPBE_LEDGER_URL": ledger_url,
     }
     logs = tmp_path / "logs"
     logs.mkdir()
     adapters = [
         start_adapter("disdukcapil-outbox-relay", env, logs),
+        start_adapter("contracts", env, logs),
         start_adapter("dpmptsp-penduduk-sink", env, logs),
     ]
     try:
@@ -277,8 +302,8 @@ async def test_adapters_start_and_run_while_one_of_three_brokers_is_down(
         for a in adapters
     }
     print(f"start-up waits while node 3 was down: {waits}")
-    dlq = f"{TOPIC}.dlq.{SUBSCRIBER}"  # created by 'catalog apply' with one partition
-    assert await end_offsets(survivors, dlq, 1) == {TopicPartition(dlq, 0): 0}, "no dead letter"
+    for dlq in (dlq_topic(PROJECTED, SUBSCRIBER), dlq_topic(TOPIC, "spbe-contracts")):
+        assert await end_offsets(survivors, dlq, 1) == {TopicPartition(dlq, 0): 0}, dlq
 
 
 async def until_leaders_move(bootstrap: str, topic: str, victim: int) -> float:

@@ -14,6 +14,7 @@ PACKAGES = [
     "adapters.sinks.sql",
     "adapters.sinks.webhook",
     "adapters.ledger",
+    "adapters.contracts",
 ]
 
 

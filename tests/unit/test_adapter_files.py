@@ -21,6 +21,8 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(f"{opd}_DB_URL", f"sqlite:///{tmp_path / opd.lower()}.db")
     monkeypatch.setenv("DISDUKCAPIL_KEY_SECRET", "a-secret-of-at-least-sixteen-bytes")
     monkeypatch.setenv("DINKES_WEBHOOK_SECRET", "webhook-secret-of-at-least-16-bytes")
+    monkeypatch.setenv("SPBE_CONTRACTS_PAIRWISE_SECRET", "pairwise-secret-of-at-least-16-bytes")
+    monkeypatch.setenv("SPBE_LEDGER_SECRET", "ledger-secret-of-at-least-16-bytes")
 
 
 def test_every_kind_has_a_shipped_example() -> None:

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from adapters.contracts import ContractServiceAdapter, ContractServiceConfig
 from adapters.db import create_engine
 from adapters.kinds import KINDS, SinkKind, SourceKind
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
@@ -18,9 +19,15 @@ from adapters.sources.outbox import OutboxRelay, OutboxRelayConfig
 from bus.errors import ConfigError
 from bus.lifecycle import Lifecycle
 
-BUILT = {"outbox-relay": OutboxRelay, "sql-sink": SqlSink, "webhook-sink": WebhookSink}
+BUILT = {
+    "outbox-relay": OutboxRelay,
+    "contract-service": ContractServiceAdapter,
+    "sql-sink": SqlSink,
+    "webhook-sink": WebhookSink,
+}
 CONFIGS = {
     "outbox-relay": OutboxRelayConfig,
+    "contract-service": ContractServiceConfig,
     "sql-sink": SqlSinkConfig,
     "webhook-sink": WebhookSinkConfig,
 }
@@ -58,7 +65,8 @@ def test_each_config_loads_from_a_file(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
 def test_each_secret_setting_is_a_secret_type(kind: str) -> None:
     for name, field in CONFIGS[kind].model_fields.items():
-        if not any(word in name for word in SECRET_WORDS) or name.endswith("_env"):
+        # A variable's name or a file's path is not the secret itself.
+        if not any(word in name for word in SECRET_WORDS) or name.endswith(("_env", "_file")):
             continue
         kinds = {field.annotation, *get_args(field.annotation)}
         assert kinds & {SecretStr, SecretBytes}, f"{kind}: {name} is {field.annotation}"

@@ -134,7 +134,15 @@ def test_the_answer_is_newest_first_with_one_summary_per_subscriber() -> None:
 
 def test_the_store_offers_no_way_to_change_or_remove_an_entry() -> None:
     public = {name for name, _ in inspect.getmembers(LedgerStore) if not name.startswith("_")}
-    assert public == {"append", "close", "first_entries", "from_url", "subject", "who_received"}
+    assert public == {
+        "append",
+        "check_table",
+        "close",
+        "first_entries",
+        "from_url",
+        "subject",
+        "who_received",
+    }
 
 
 def test_the_table_has_the_index_of_a_subjects_entries_between_two_times() -> None:

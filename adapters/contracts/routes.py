@@ -247,17 +247,24 @@ def build_routes(
             contract = DeliveryContract(sub.subscriber, sub.purpose, sub.legal_basis)
             uri = dataschema_uri(projected.schema)
             check_text("ce_dataschema", uri)
-            agreement = LedgerEntry(  # checks the values every entry of the route copies
-                subject="0" * SUBJECT_LENGTH,
-                event_id=_CHECK_EVENT_ID,
-                event_type=event_type,
-                subscriber=sub.subscriber,
-                opd=sub.opd,
-                purpose=sub.purpose,
-                legal_basis=sub.legal_basis,
-                kind=LedgerKind.DELIVERY,
-                delivered_at=datetime.now(UTC),
-            )
+            try:
+                agreement = LedgerEntry(  # checks the values every entry of the route copies
+                    subject="0" * SUBJECT_LENGTH,
+                    event_id=_CHECK_EVENT_ID,
+                    event_type=event_type,
+                    subscriber=sub.subscriber,
+                    opd=sub.opd,
+                    purpose=sub.purpose,
+                    legal_basis=sub.legal_basis,
+                    kind=LedgerKind.DELIVERY,
+                    delivered_at=datetime.now(UTC),
+                )
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"subscription {sub.subscriber}: the ledger cannot record its deliveries: "
+                    f"{exc.message}",
+                    fix=exc.fix,
+                ) from None
             for raw_topic in sub.topics:
                 route = Route(
                     subscription=sub,

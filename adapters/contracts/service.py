@@ -14,9 +14,19 @@ subscription names. Per fetched batch, in this order:
 4. a raw record that is no event goes to ``<topic>.dlq.<group>`` with its cause; then
    the consumed offsets are committed.
 
+While a batch's acknowledgements are awaited (step 3), the next batch the consumer
+already holds goes through steps 1 and 2; it is produced only after them, so batches
+reach the projected topics in the order they were read. If its steps fail, the batch in
+flight is still acknowledged and committed, and the failed one is read again.
+
 A crash anywhere re-delivers the batch after a restart: duplicates are possible (sinks
 drop them by event id, the ledger lists them), a loss is not, and no record is produced
-without its ledger entry.
+without its ledger entry. A stop leaves the entries of the batch prepared meanwhile:
+it is read again, and entered again, after the restart.
+
+Why this module is longer than 400 lines: the delivery path (prepare, produce, commit,
+rewind) and the lifecycle of its four clients share the service's state; split, each
+half would reach into the other's.
 
 A subscription past its ``expires`` day (by the service's clock) receives nothing; the
 service logs ``contract.subscription_expired`` once with its subscriber id. Its offsets

@@ -135,11 +135,13 @@ class LedgerStore:
                         )
                     )
         except psycopg.Error as exc:
-            # The error SQLAlchemy raises for an INSERT (an IntegrityError for a NULL), its
-            # parameters hidden as the engine's are (they hold subjects).
+            # The error SQLAlchemy raises for an INSERT (an IntegrityError for a NULL), with
+            # PostgreSQL's primary message only: its detail and COPY's context repeat the
+            # failing row, subject included.
+            primary = type(exc)(exc.diag.message_primary or type(exc).__name__)
             raise sa.exc.DBAPIError.instance(
-                statement, None, exc, psycopg.Error, hide_parameters=True, dialect=conn.dialect
-            ) from exc
+                statement, None, primary, psycopg.Error, hide_parameters=True, dialect=conn.dialect
+            ) from None
 
     def who_received(
         self, subject_nik: str, *, frm: datetime | None = None, to: datetime | None = None

@@ -121,6 +121,41 @@ class LedgerEntry:
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "delivered_at", _utc(self.delivered_at, "delivered_at"))
 
+    @classmethod
+    def unchecked(
+        cls,
+        *,
+        subject: str,
+        event_id: str,
+        event_type: str,
+        subscriber: str,
+        opd: str,
+        purpose: str,
+        legal_basis: str,
+        kind: LedgerKind,
+        delivered_at: datetime,
+    ) -> LedgerEntry:
+        """An entry of values the caller has checked already, built without checking them.
+
+        For a delivering service that checks its constant values once (a subscription's
+        agreement, through an ordinary entry) and takes the rest from checked parts: a
+        subject made by :class:`LedgerSubjects` or a ``Pseudonymiser`` (a hex HMAC), the
+        event id of a decoded envelope (a UUIDv7), a :class:`LedgerKind` and a UTC time.
+        Everything else builds entries the ordinary way.
+        """
+        entry = object.__new__(cls)
+        _set = object.__setattr__
+        _set(entry, "subject", subject)
+        _set(entry, "event_id", event_id)
+        _set(entry, "event_type", event_type)
+        _set(entry, "subscriber", subscriber)
+        _set(entry, "opd", opd)
+        _set(entry, "purpose", purpose)
+        _set(entry, "legal_basis", legal_basis)
+        _set(entry, "kind", kind)
+        _set(entry, "delivered_at", delivered_at)
+        return entry
+
     def as_json(self) -> dict[str, str]:
         """The entry as the JSON of ``who-received --json`` (the subject left out)."""
         return {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bus.contract import codec
@@ -37,11 +37,12 @@ from bus.contract.projection import ProjectedSchema, project, projected_topic
 from bus.contract.pseudonyms import PairwiseKeys, Pseudonymiser
 from bus.contract.schema import AvroSchema
 from bus.errors import ConfigError, ContractError
-from bus.ledger import LedgerEntry, LedgerKind
+from bus.ledger import SUBJECT_LENGTH, LedgerEntry, LedgerKind
 from bus.ops.catalog import Subscription
 
 __all__ = [
     "CHANGED_FIELDS",
+    "HeaderPlan",
     "Route",
     "aggregate_key",
     "build_routes",
@@ -62,6 +63,8 @@ _REPLACED = frozenset(
         HEADER_LEGALBASIS,
     }
 )
+#: A UUIDv7 in the form of a decoded envelope's ``ce_id``, for checking a route's agreement.
+_CHECK_EVENT_ID = "01890000-0000-7000-8000-000000000000"
 
 
 def projected_subject(projected: ProjectedSchema) -> str:
@@ -78,6 +81,51 @@ def filter_changed(changed: Sequence[str], allowed: frozenset[str]) -> list[str]
     return [name for name in changed if name in allowed]
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderPlan:
+    """An event's envelope headers as every route's record carries them, worked out once.
+
+    The raw headers in their order, with ``ce_subject``, ``ce_partitionkey`` and
+    ``ce_dataschema`` left as slots for the route's values and the contract headers (which
+    the service writes itself) dropped; ``ce_partitionkey`` is added when it is missing.
+    """
+
+    kept: list[tuple[str, bytes]]
+    key_slots: tuple[int, ...]
+    schema_slot: int | None
+    add_partitionkey: bool
+
+    @classmethod
+    def of(cls, envelope_headers: Sequence[tuple[str, bytes]]) -> HeaderPlan:
+        kept: list[tuple[str, bytes]] = []
+        key_slots: list[int] = []
+        schema_slot: int | None = None
+        for name, value in envelope_headers:
+            if name == "ce_subject" or name == "ce_partitionkey":
+                key_slots.append(len(kept))
+            elif name == "ce_dataschema":
+                schema_slot = len(kept)
+            elif name in _REPLACED:
+                continue
+            kept.append((name, value))
+        has_partitionkey = any(name == "ce_partitionkey" for name, _ in envelope_headers)
+        return cls(kept, tuple(key_slots), schema_slot, not has_partitionkey)
+
+    def build(
+        self, key: bytes, dataschema: bytes, contract: Sequence[tuple[str, bytes]]
+    ) -> list[tuple[str, bytes]]:
+        """The headers of a record: the pairwise ``key``, projected ``dataschema``, ``contract``."""
+        headers = self.kept.copy()
+        for slot in self.key_slots:
+            headers[slot] = (headers[slot][0], key)
+        if self.schema_slot is not None:
+            headers[self.schema_slot] = ("ce_dataschema", dataschema)
+        if self.add_partitionkey:
+            headers.append(("ce_partitionkey", key))
+        headers.extend(contract)
+        return headers
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Route:
     """One subscription's delivery of one event type from one raw topic."""
@@ -91,6 +139,8 @@ class Route:
     contract_headers: tuple[tuple[str, bytes], ...]
     allowed: frozenset[str]
     keys: Pseudonymiser
+    #: A checked entry of this route's constant values: each delivery's entry copies them.
+    agreement: LedgerEntry
 
     @property
     def subscriber(self) -> str:
@@ -106,36 +156,25 @@ class Route:
         key: str,
         *,
         datum: Mapping[str, Any] | None = None,
-        envelope_headers: Sequence[tuple[str, bytes]] | None = None,
+        headers: HeaderPlan | None = None,
     ) -> OutgoingRecord:
         """The projected record of ``incoming`` for this subscriber; ``key`` is the raw key.
 
         ``key`` is the aggregate's own value (the NIK of a ``PendudukUpdated``), never the
         steward's pseudonym: the subscriber's key is its pairwise pseudonym. ``datum``
-        (``incoming.event.avro_datum()``) and ``envelope_headers`` (``to_headers`` of its
+        (``incoming.event.avro_datum()``) and ``headers`` (the :class:`HeaderPlan` of its
         envelope) may be passed when one event goes to several routes, to build them once.
         """
         if datum is None:
             datum = incoming.event.avro_datum()
-        if envelope_headers is None:
-            envelope_headers = to_headers(incoming.envelope)
+        if headers is None:
+            headers = HeaderPlan.of(to_headers(incoming.envelope))
         datum = project(datum, self.projected)
         changed = datum.get(CHANGED_FIELDS)
         if isinstance(changed, list | tuple):
             datum[CHANGED_FIELDS] = filter_changed(changed, self.allowed)
         pairwise = self.keys(key)
         key_bytes = pairwise.encode("utf-8")
-        headers: list[tuple[str, bytes]] = []
-        for name, value in envelope_headers:
-            if name == "ce_subject" or name == "ce_partitionkey":
-                headers.append((name, key_bytes))
-            elif name == "ce_dataschema":
-                headers.append((name, self.dataschema))
-            elif name not in _REPLACED:
-                headers.append((name, value))
-        if not any(name == "ce_partitionkey" for name, _ in headers):
-            headers.append(("ce_partitionkey", key_bytes))
-        headers.extend(self.contract_headers)
         env = incoming.envelope
         # The raw envelope was checked when it was read, the pairwise key is a hex HMAC and
         # the data schema URI was checked when the route was built: nothing to check again.
@@ -157,7 +196,7 @@ class Route:
             topic=self.topic,
             key=key_bytes,
             value=codec.encode(self.projected.schema, datum, validated=True),
-            headers=headers,
+            headers=headers.build(key_bytes, self.dataschema, self.contract_headers),
             envelope=envelope,
         )
 
@@ -165,15 +204,17 @@ class Route:
         """The ledger entry of delivering ``incoming`` on this route; ``subject`` is its
         ledger pseudonym. A day-one snapshot event (``ce_snapshot``) is a ``snapshot`` entry.
         """
-        sub = self.subscription
-        return LedgerEntry(
+        # The agreement was checked when the route was built, the subject is a hex HMAC,
+        # the event id a decoded envelope's UUIDv7 and the time the service's UTC clock.
+        agreement = self.agreement
+        return LedgerEntry.unchecked(
             subject=subject,
             event_id=incoming.envelope.id,
-            event_type=incoming.envelope.type,
-            subscriber=sub.subscriber,
-            opd=sub.opd,
-            purpose=sub.purpose,
-            legal_basis=sub.legal_basis,
+            event_type=agreement.event_type,
+            subscriber=agreement.subscriber,
+            opd=agreement.opd,
+            purpose=agreement.purpose,
+            legal_basis=agreement.legal_basis,
             kind=LedgerKind.SNAPSHOT if incoming.envelope.snapshot else LedgerKind.DELIVERY,
             delivered_at=when,
         )
@@ -206,6 +247,24 @@ def build_routes(
             contract = DeliveryContract(sub.subscriber, sub.purpose, sub.legal_basis)
             uri = dataschema_uri(projected.schema)
             check_text("ce_dataschema", uri)
+            try:
+                agreement = LedgerEntry(  # checks the values every entry of the route copies
+                    subject="0" * SUBJECT_LENGTH,
+                    event_id=_CHECK_EVENT_ID,
+                    event_type=event_type,
+                    subscriber=sub.subscriber,
+                    opd=sub.opd,
+                    purpose=sub.purpose,
+                    legal_basis=sub.legal_basis,
+                    kind=LedgerKind.DELIVERY,
+                    delivered_at=datetime.now(UTC),
+                )
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"subscription {sub.subscriber}: the ledger cannot record its deliveries: "
+                    f"{exc.message}",
+                    fix=exc.fix,
+                ) from None
             for raw_topic in sub.topics:
                 route = Route(
                     subscription=sub,
@@ -217,6 +276,7 @@ def build_routes(
                     contract_headers=tuple(to_contract_headers(contract)),
                     allowed=frozenset(projected.allowed_fields),
                     keys=pairwise.for_subscriber(sub.subscriber),
+                    agreement=agreement,
                 )
                 routes.setdefault((raw_topic, event_type), []).append(route)
     return routes

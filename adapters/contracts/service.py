@@ -14,9 +14,19 @@ subscription names. Per fetched batch, in this order:
 4. a raw record that is no event goes to ``<topic>.dlq.<group>`` with its cause; then
    the consumed offsets are committed.
 
+While a batch's acknowledgements are awaited (step 3), the next batch the consumer
+already holds goes through steps 1 and 2; it is produced only after them, so batches
+reach the projected topics in the order they were read. If its steps fail, the batch in
+flight is still acknowledged and committed, and the failed one is read again.
+
 A crash anywhere re-delivers the batch after a restart: duplicates are possible (sinks
 drop them by event id, the ledger lists them), a loss is not, and no record is produced
-without its ledger entry.
+without its ledger entry. A stop leaves the entries of the batch prepared meanwhile:
+it is read again, and entered again, after the restart.
+
+Why this module is longer than 400 lines: the delivery path (prepare, produce, commit,
+rewind) and the lifecycle of its four clients share the service's state; split, each
+half would reach into the other's.
 
 A subscription past its ``expires`` day (by the service's clock) receives nothing; the
 service logs ``contract.subscription_expired`` once with its subscriber id. Its offsets
@@ -28,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,7 +46,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretBytes
 
 from adapters.contracts.config import DEFAULT_GROUP
-from adapters.contracts.routes import Route, aggregate_key, build_routes
+from adapters.contracts.routes import HeaderPlan, Route, aggregate_key, build_routes
 from adapters.contracts.subjects import register_projections
 from adapters.db import run_sync
 from bus.connection import KafkaConnection
@@ -61,6 +72,7 @@ from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
 from bus.ops.catalog import Subscription
 from bus.publisher.batches import RecordsInFlight, send_batched
+from bus.publisher.config import DEFAULT_MAX_BATCH_SIZE
 from bus.registry import SchemaRegistry
 from bus.startup import close_client, start_client
 
@@ -73,6 +85,17 @@ _RETRY_PAUSE_S = 5.0
 
 def _utc_today() -> date:
     return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A fetched batch, projected and written to the ledger: ready to be produced."""
+
+    outgoing: list[OutgoingRecord]
+    offsets: dict[TopicPartition, int]
+    undecodable: list[tuple[Any, ContractError]]
+    consumed: int
+    when: datetime
 
 
 class ContractService(Lifecycle):
@@ -135,6 +158,7 @@ class ContractService(Lifecycle):
         self._producer: AIOKafkaProducer | None = None
         self._dlq: DeadLetterWriter | None = None
         self._stale_producer = False
+        self._ready: _Prepared | None = None
         self._stopping = asyncio.Event()
 
     @property
@@ -201,6 +225,9 @@ class ContractService(Lifecycle):
                 client_id="spbe-contracts",
                 acks="all",
                 enable_idempotence=True,
+                # The publisher's batches: a fetched batch's records for one partition
+                # go in one produce request, not one per 16 KiB (aiokafka's default).
+                max_batch_size=DEFAULT_MAX_BATCH_SIZE,
             ),
             "start the contract service's producer",
             bootstrap_servers=kafka.bootstrap_servers,
@@ -213,6 +240,7 @@ class ContractService(Lifecycle):
         producer, self._producer = self._producer, None
         registry, self._registry = self._registry, None
         dlq, self._dlq = self._dlq, None
+        self._ready = None  # its offsets are not committed: read again after a restart
         if consumer is not None:
             await close_client(consumer)
         if producer is not None:
@@ -256,10 +284,13 @@ class ContractService(Lifecycle):
                 consumer.seek(tp, committed)
 
     async def run_once(self, timeout_ms: int = 1000) -> int:
-        """Fetch one batch and deliver it (ledger, produce, commit); return records produced.
+        """Deliver one batch (ledger, produce, commit); return the records produced.
 
+        The batch is the one prepared while the previous batch's acknowledgements were
+        awaited, else a new fetch. While this batch's are awaited, the next fetched batch
+        is decoded, projected and written to the ledger (never produced) for the next call.
         On an error the consumer goes back to its committed offsets before it is raised,
-        so the next call reads the failed batch again.
+        so the next call reads the failed batch (and the one prepared after it) again.
         """
         consumer, producer, decoder = self._consumer, self._producer, self._decoder
         if consumer is None or producer is None or decoder is None:
@@ -267,23 +298,23 @@ class ContractService(Lifecycle):
                 "the contract service is not started",
                 fix="use 'async with ContractService(...)' or await service.start() first",
             )
-        batch = await consumer.getmany(timeout_ms=timeout_ms)
-        if not batch:
-            return 0
+        ready, self._ready = self._ready, None
         try:
-            return await self._deliver(consumer, producer, decoder, batch)
+            if ready is None:
+                batch = await consumer.getmany(timeout_ms=timeout_ms)
+                if not batch:
+                    return 0
+                ready = await self._prepare(decoder, batch)
+            return await self._deliver(consumer, producer, decoder, ready)
         except Exception:
+            self._ready = None  # read again after the rewind
             await self._rewind()  # the next fetch reads this batch again: nothing is skipped
             raise
 
-    async def _deliver(
-        self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        decoder: RecordDecoder,
-        batch: Mapping[TopicPartition, Sequence[Any]],
-    ) -> int:
-        """Build, record in the ledger, produce and commit one fetched batch."""
+    async def _prepare(
+        self, decoder: RecordDecoder, batch: Mapping[TopicPartition, Sequence[Any]]
+    ) -> _Prepared:
+        """Decode and project one fetched batch and append its ledger entries."""
         today = self._today()
         outgoing: list[OutgoingRecord] = []
         entries: list[LedgerEntry] = []
@@ -306,12 +337,10 @@ class ContractService(Lifecycle):
                     continue
                 key = aggregate_key(incoming)
                 datum = incoming.event.avro_datum()
-                headers = to_headers(incoming.envelope)
+                headers = HeaderPlan.of(to_headers(incoming.envelope))
                 subject = self._subject(incoming, key)  # once per event, not per route
                 for route in active:
-                    outgoing.append(
-                        route.record(incoming, key, datum=datum, envelope_headers=headers)
-                    )
+                    outgoing.append(route.record(incoming, key, datum=datum, headers=headers))
                     entries.append(route.ledger_entry(incoming, subject, now))
         if entries:
             try:
@@ -323,20 +352,44 @@ class ContractService(Lifecycle):
                     fix="check the ledger database (its table: create_ledger_table) and "
                     "restart the contract service; it reads the batch again",
                 ) from exc
-        if outgoing:
+        return _Prepared(outgoing, offsets, undecodable, sum(map(len, batch.values())), now)
+
+    async def _deliver(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        decoder: RecordDecoder,
+        ready: _Prepared,
+    ) -> int:
+        """Produce and commit a prepared batch; prepare the next while the broker acknowledges.
+
+        The next batch is produced only in the next call, after this one's
+        acknowledgements, so a key's records reach the projected topic in order. When
+        preparing it fails, this batch is still acknowledged and committed before the
+        error is raised.
+        """
+        failed: Exception | None = None
+        if ready.outgoing:
             if self._stale_producer:
                 producer = await self._renew_producer(producer)
-            placed = await send_batched(producer, outgoing)
-            await RecordsInFlight(
+            placed = await send_batched(producer, ready.outgoing)
+            in_flight = RecordsInFlight(
                 placed, timeout_s=_DELIVERY_TIMEOUT_S, on_lost_idempotence=self._lost_idempotence
-            ).acknowledged()
-        for message, problem in undecodable:
-            await self._dead_letter(message, problem, now)
-        await consumer.commit({tp: offset for tp, offset in offsets.items()})
-        log.debug(
-            "contract.delivered", records=len(outgoing), consumed=sum(map(len, batch.values()))
-        )
-        return len(outgoing)
+            )
+            try:
+                following = await consumer.getmany(timeout_ms=0)  # what the fetcher holds
+                if following:
+                    self._ready = await self._prepare(decoder, following)
+            except Exception as exc:
+                failed = exc
+            await in_flight.acknowledged()
+        for message, problem in ready.undecodable:
+            await self._dead_letter(message, problem, ready.when)
+        await consumer.commit(ready.offsets)
+        log.debug("contract.delivered", records=len(ready.outgoing), consumed=ready.consumed)
+        if failed is not None:
+            raise failed
+        return len(ready.outgoing)
 
     async def _dead_letter(self, message: Any, exc: ContractError, when: datetime) -> None:
         """Write a raw record that is no event to ``<topic>.dlq.<group>``, before the commit."""

@@ -24,6 +24,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -68,6 +69,7 @@ class LedgerStore:
         self._engine = engine
         self._subjects = None if secret is None else LedgerSubjects(secret)
         self._table = ledger_table(table)
+        self._copy_statement = f"COPY {self._table.name} ({', '.join(_COLUMNS)}) FROM STDIN"
         self._owns_engine = False
 
     @classmethod
@@ -117,12 +119,50 @@ class LedgerStore:
         """
         if not entries:
             return
-        rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in entries]
-        for row in rows:
-            row["kind"] = row["kind"].value
         with self._engine.begin() as conn:
-            conn.execute(self._table.insert(), rows)
-        log.debug("ledger.appended", entries=len(rows))
+            if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+                self._copy(conn, entries)
+            else:
+                rows = [{name: getattr(entry, name) for name in _COLUMNS} for entry in entries]
+                for row in rows:
+                    row["kind"] = row["kind"].value
+                conn.execute(self._table.insert(), rows)
+        log.debug("ledger.appended", entries=len(entries))
+
+    def _copy(self, conn: sa.Connection, entries: Sequence[LedgerEntry]) -> None:
+        """Append ``entries`` with PostgreSQL's ``COPY``, in ``conn``'s transaction.
+
+        A delivering service appends every batch: ``COPY`` sends the rows as one stream,
+        several times faster than an ``INSERT`` per row. psycopg's cursor runs on the
+        connection SQLAlchemy began the transaction on, so the commit (or the rollback
+        on an error) still covers every row.
+        """
+        driver = conn.connection.driver_connection
+        statement = self._copy_statement
+        try:
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+                for e in entries:
+                    copy.write_row(
+                        (
+                            e.subject,
+                            e.event_id,
+                            e.event_type,
+                            e.subscriber,
+                            e.opd,
+                            e.purpose,
+                            e.legal_basis,
+                            e.kind.value,
+                            e.delivered_at,
+                        )
+                    )
+        except psycopg.Error as exc:
+            # The error SQLAlchemy raises for an INSERT (an IntegrityError for a NULL), with
+            # PostgreSQL's primary message only: its detail and COPY's context repeat the
+            # failing row, subject included.
+            primary = type(exc)(exc.diag.message_primary or type(exc).__name__)
+            raise sa.exc.DBAPIError.instance(
+                statement, None, primary, psycopg.Error, hide_parameters=True, dialect=conn.dialect
+            ) from None
 
     def who_received(
         self, subject_nik: str, *, frm: datetime | None = None, to: datetime | None = None

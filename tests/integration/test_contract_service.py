@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretBytes
@@ -25,8 +27,9 @@ from bus.contract.projection import projected_topic
 from bus.contract.pseudonyms import pseudonymise
 from bus.delivery import dlq_topic
 from bus.errors import DeliveryError
+from bus.ledger import LedgerEntry
 from bus.ops.catalog import Subscription
-from bus.publisher import Publisher, PublisherConfig
+from bus.publisher import Publisher, PublisherConfig, PublishResult
 from bus.publisher.partitions import partition_for
 from bus.registry import SchemaRegistry
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
@@ -287,4 +290,77 @@ async def test_a_record_that_is_no_event_is_dead_lettered_and_the_rest_delivered
     assert dict(dead.headers)["dlq_error_class"]
     offsets = await committed_offsets(kafka_bootstrap, group)
     assert offsets == {TopicPartition(raw, 0): 2}
+    engine.dispose()
+
+
+class LedgerAwayOnce(LedgerStore):
+    """A SQLite ledger whose table is away during its second append, as a failing database."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine, LEDGER_SECRET)
+        self.engine = engine
+        self.appends = 0
+
+    def append(self, entries: Sequence[LedgerEntry]) -> None:
+        self.appends += 1
+        if self.appends != 2:
+            super().append(entries)
+            return
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE spbe_ledger RENAME TO spbe_ledger_away")
+        try:
+            super().append(entries)
+        finally:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE spbe_ledger_away RENAME TO spbe_ledger")
+
+
+async def test_the_next_batch_failing_while_one_is_acknowledged_keeps_both_and_their_order(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    raw = f"spbe.t{uuid.uuid4().hex[:10]}.penduduk.v1"
+    dinsos = catalogue_subscription("dinsos-penduduk", raw)
+    projected = projected_topic(raw, dinsos.subscriber)
+    await create_topic(kafka_bootstrap, raw)
+    await create_topic(kafka_bootstrap, projected)
+    config = PublisherConfig(
+        bootstrap_servers=kafka_bootstrap,
+        source=SOURCE_DUKCAPIL,
+        key_secret=SecretBytes(STEWARD_SECRET),
+        topic_overrides={"PendudukUpdated": raw},
+    )
+    async with Publisher(config) as publisher:  # two residents, three changes each
+        published = await publisher.publish_many([penduduk(1 + n % 2) for n in range(6)])
+    event_ids = [result.event_id for result in published if isinstance(result, PublishResult)]
+    assert len(event_ids) == 6
+    engine = create_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    create_ledger_table(engine)
+    ledger = LedgerAwayOnce(engine)
+    group = f"spbe-contracts-{uuid.uuid4().hex[:8]}"
+    service = ContractService(
+        [dinsos],
+        pairwise_secret=SecretBytes(PAIRWISE_SECRET),
+        ledger=ledger,
+        ledger_secret=SecretBytes(LEDGER_SECRET),
+        kafka=KafkaConnection(bootstrap_servers=kafka_bootstrap),
+        group_id=group,
+        today=lambda: TODAY,
+        max_poll_records=2,
+    )
+    async with service:
+        # The first batch is produced; the second, fetched in the same response, is
+        # prepared while the first is acknowledged, and its ledger append fails.
+        with pytest.raises(DeliveryError, match="nothing of the batch was delivered"):
+            await service.run_once()
+        assert ledger.appends == 2
+        # The batch in flight was still acknowledged and committed; the failed one is not.
+        assert await committed_offsets(kafka_bootstrap, group) == {TopicPartition(raw, 0): 2}
+        assert await _records_on(kafka_bootstrap, projected) == 2
+        assert await _deliver_until(service, 4) == 4  # read again from the commit
+    assert await committed_offsets(kafka_bootstrap, group) == {TopicPartition(raw, 0): 6}
+    delivered = await read_all(kafka_bootstrap, projected, expected=6)
+    # Each event once, in the order published: every key's changes in their order.
+    assert [dict(record.headers)["ce_id"].decode() for record in delivered] == event_ids
+    for serial in (1, 2):
+        assert len(ledger.who_received(penduduk(serial).nik).entries) == 3
     engine.dispose()

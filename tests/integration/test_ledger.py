@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -212,3 +213,31 @@ def test_a_table_of_an_earlier_version_gets_the_event_index_and_keeps_its_entrie
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM spbe_ledger"))
     engine.dispose()
+
+
+def test_a_large_batch_keeps_every_value_as_given(engine: sa.Engine) -> None:
+    # PostgreSQL appends with COPY: tabs, backslashes, newlines and non-ASCII text must
+    # arrive as given, and the times to the microsecond.
+    store = LedgerStore(engine, SECRET)
+    batch = [
+        replace(
+            entry(SITI if n % 2 else BUDI, "dinsos.bansos", T0 + timedelta(microseconds=n), n),
+            purpose="bantuan\tsosial \\N baris\nbaru — ké",
+            kind=LedgerKind.SNAPSHOT if n % 3 else LedgerKind.DELIVERY,
+        )
+        for n in range(1, 1201)
+    ]
+    store.append(batch)
+    found = store.who_received(SITI).entries + store.who_received(BUDI).entries
+    assert sorted(found, key=lambda e: e.event_id) == batch
+
+
+def test_a_batch_failing_at_its_last_entry_leaves_none_of_it(engine: sa.Engine) -> None:
+    store = LedgerStore(engine, SECRET)
+    batch = [entry(SITI, "dinsos.bansos", T0, n) for n in range(1, 1001)]
+    object.__setattr__(batch[-1], "opd", None)  # NOT NULL breaks on the last row only
+    with pytest.raises(sa.exc.IntegrityError) as err:
+        store.append(batch)
+    assert SITI not in str(err.value)
+    assert batch[0].subject not in str(err.value)
+    assert not store.who_received(SITI).entries

@@ -12,6 +12,7 @@ from pydantic import SecretBytes
 
 from adapters.contracts import ContractService
 from adapters.contracts.routes import (
+    HeaderPlan,
     aggregate_key,
     build_routes,
     filter_changed,
@@ -21,14 +22,15 @@ from adapters.ledger import LedgerStore
 from bus.connection import KafkaConnection
 from bus.contract import codec
 from bus.contract.codec import InMemorySchemas
-from bus.contract.contract_headers import from_contract_headers
+from bus.contract.contract_headers import HEADER_SUBSCRIPTION, from_contract_headers
+from bus.contract.envelope import to_headers
 from bus.contract.events import PendudukUpdated
 from bus.contract.message import IncomingEvent, build_record, read_record
 from bus.contract.plan import dataschema_uri
 from bus.contract.pseudonyms import PairwiseKeys, pseudonymise
 from bus.contract.standard import example, load_standard
 from bus.errors import ConfigError
-from bus.ledger import LedgerKind
+from bus.ledger import LedgerEntry, LedgerKind
 from bus.ops.catalog import Subscription
 
 STANDARD = load_standard()
@@ -187,6 +189,51 @@ def test_the_ledger_entry_names_the_contract_and_marks_snapshot_events() -> None
     )
     assert entry.legal_basis == "PKS 470/0877/DISDUKCAPIL/2025"
     assert entry.kind is LedgerKind.DELIVERY
+    # Built unchecked from checked parts, the entry is the one a checked build gives.
+    assert entry == LedgerEntry(
+        subject="a" * 64,
+        event_id=raw.envelope.id,
+        event_type=PENDUDUK,
+        subscriber="dinsos-penduduk",
+        opd="DINSOS",
+        purpose="Pemutakhiran data penerima bantuan sosial.",
+        legal_basis="PKS 470/0877/DISDUKCAPIL/2025",
+        kind=LedgerKind.DELIVERY,
+        delivered_at=when,
+    )
     snapshot = IncomingEvent(replace(raw.envelope, snapshot=True), raw.event, raw.writer)
     assert route.ledger_entry(snapshot, "a" * 64, when).kind is LedgerKind.SNAPSHOT
     assert route.record(snapshot, aggregate_key(raw)).envelope.snapshot
+
+
+def test_a_purpose_the_ledger_cannot_hold_is_refused_at_start_naming_the_subscription() -> None:
+    sub = subscription("dinsos-penduduk", ["nik"], purpose="Pemutakhiran data. " * 60)
+    with pytest.raises(ConfigError, match=r"dinsos-penduduk.*purpose is 1140 characters") as err:
+        build_routes([sub], BY_TYPE, PAIRWISE)
+    assert err.value.fix == "shorten purpose"
+
+
+def test_the_headers_keep_the_raw_order_with_the_routes_values_in_their_places() -> None:
+    (route,) = build_routes([subscription("dinsos-penduduk", ["nik"])], BY_TYPE, PAIRWISE)[
+        (TOPIC, PENDUDUK)
+    ]
+    raw = incoming()
+    record = route.record(raw, aggregate_key(raw), headers=HeaderPlan.of(to_headers(raw.envelope)))
+    contract = [name for name, _ in route.contract_headers]
+    assert [name for name, _ in record.headers] == [
+        *(name for name, _ in to_headers(raw.envelope)),
+        *contract,
+    ]
+    key = record.key
+    assert dict(record.headers)["ce_subject"] == dict(record.headers)["ce_partitionkey"] == key
+
+    # A raw record without ce_subject gets none; contract headers it carried are replaced.
+    bare = replace(raw.envelope, subject=None)
+    sent = [*to_headers(bare), (HEADER_SUBSCRIPTION, b"someone-else")]
+    record = route.record(
+        IncomingEvent(bare, raw.event, raw.writer), aggregate_key(raw), headers=HeaderPlan.of(sent)
+    )
+    names = [name for name, _ in record.headers]
+    assert "ce_subject" not in names
+    assert names.count(HEADER_SUBSCRIPTION) == 1
+    assert from_contract_headers(record.headers).subscription == "dinsos-penduduk"

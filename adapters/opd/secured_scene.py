@@ -4,8 +4,10 @@ Before the story, the operator does what ``spbe-bus catalog apply`` does for acc
 one SCRAM user per principal of ``deploy/catalog.yaml`` (its password in a 0600 hand-over
 file), exactly the ACLs the catalogue grants, and the reviewed standard in
 ``_spbe.schemas``. Each adapter file of ``deploy/adapters`` then connects with its own
-hand-over file (``<PRINCIPAL>_KAFKA_CREDENTIALS``). The dead letter topics of the demo's
-subscribers are made by the operator: a subscriber may write its own, not create topics.
+hand-over file (``<PRINCIPAL>_KAFKA_CREDENTIALS``); the contract service runs as
+``spbe-contracts``, the only principal besides the steward's and the operator's that may
+read Disdukcapil's raw topic. The demo's topics (projected and dead letter ones too) are
+made by the operator before: a subscriber may write its own, not create topics.
 
 After the story, Dinkes tries what the bus exists to prevent: publishing residents'
 data as Disdukcapil's SIAK, and reading tax payments it has no agreement for. Both are
@@ -25,14 +27,13 @@ from pydantic import SecretBytes
 from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.events import PendudukUpdated
 from bus.contract.standard import example
-from bus.delivery import Delivery, Outcome, dlq_topic
+from bus.delivery import Delivery, Outcome
 from bus.errors import BusError, KafkaRefusedError
 from bus.ops.access import apply_access, handover_file, register_reviewed_standard
 from bus.ops.audit import AuditLog
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.publisher import Publisher, PublisherConfig
 from bus.subscriber import Subscriber, SubscriberConfig
-from bus.topics import ensure_topics
 
 __all__ = [
     "ADAPTER_PRINCIPALS",
@@ -49,11 +50,8 @@ ADAPTER_PRINCIPALS: Mapping[str, str] = {
     "dpmptsp-penduduk-sink.yaml": "dpmptsp-penduduk",
     "bapenda-izin-sink.yaml": "bapenda-izin",
     "bapenda-outbox-relay.yaml": "bapenda-sipd",
-}
-#: The demo's subscribers and their topics (for their dead letter topics).
-SUBSCRIBERS: Mapping[str, tuple[str, ...]] = {
-    "dpmptsp-penduduk": ("spbe.dukcapil.penduduk.v1",),
-    "bapenda-izin": ("spbe.dpmptsp.izin.v1",),
+    "contracts.yaml": "spbe-contracts",
+    "dinsos-penduduk-sink.yaml": "dinsos-penduduk",
 }
 DINKES = "dinkes-penduduk"
 _ATTEMPT_TIMEOUT_S = 120.0
@@ -78,10 +76,6 @@ def credentials_variable(principal: str) -> str:
 async def grant_demo_access(operator: KafkaConnection, handover_dir: Path) -> dict[str, str]:
     """Users, ACLs and the standard from the catalogue; the adapters' credential variables."""
     catalog, _ = load_catalog(default_catalog_path())
-    await ensure_topics(
-        operator,
-        {dlq_topic(t, s): 1 for s, topics in SUBSCRIBERS.items() for t in topics},
-    )
     async with AuditLog(operator) as audit:
         await apply_access(
             operator,

@@ -8,6 +8,11 @@
 3. DPMPTSP issues Siti's warung a permit; Bapenda sees a new potential taxpayer.
 4. Bapenda records a tax payment; the event reaches Kafka for BPKAD and DPMPTSP.
 
+Every subscriber of a restricted topic reads its projection, written by the contract
+service (:mod:`adapters.opd.contract_scene`): DPMPTSP's replica holds only the columns
+its contract allows, Dinsos's register gets No. KK, and the story ends with the ledger's
+answer to who received the resident's data.
+
 The adapters are the ones in ``deploy/adapters``, loaded from their files exactly as
 ``spbe-bus run`` would, each OPD with a database of its own.
 """
@@ -30,6 +35,13 @@ from sqlalchemy.engine import Engine
 from adapters.db import create_engine
 from adapters.kinds import OutboxRelayFile
 from adapters.opd.bapenda import sipd
+from adapters.opd.contract_scene import (
+    ContractView,
+    demo_topics,
+    prepare_ledger,
+    table_columns,
+    who_received,
+)
 from adapters.opd.day_one import DayOne, legacy_residents, play_day_one
 from adapters.opd.disdukcapil import siak
 from adapters.opd.dpmptsp import sicantik
@@ -39,25 +51,31 @@ from bus.connection import KafkaConnection, as_connection
 from bus.contract.events import IzinDiterbitkan, PajakDaerahDibayar, PendudukUpdated
 from bus.contract.standard import example
 from bus.logs import get_logger
+from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.topics import ensure_topics
 
 __all__ = ["OPDS", "Arrival", "StoryResult", "database_urls", "play_story"]
 
 log = get_logger(__name__)
 
-OPDS = ("disdukcapil", "dpmptsp", "bapenda")
+OPDS = ("disdukcapil", "dpmptsp", "bapenda", "dinsos")
+#: The bus's own database: the delivery ledger.
+LEDGER = "ledger"
 ADAPTER_FILES = (
     "disdukcapil-outbox-relay.yaml",
     "dpmptsp-outbox-relay.yaml",
+    "contracts.yaml",
     "dpmptsp-penduduk-sink.yaml",
+    "dinsos-penduduk-sink.yaml",
     "bapenda-izin-sink.yaml",
     "bapenda-outbox-relay.yaml",
 )
-TOPICS = ("spbe.dukcapil.penduduk.v1", "spbe.dpmptsp.izin.v1", "spbe.bapenda.pajak.v1")
 #: Residents SIAK holds before it joins the bus (published by the day-one snapshot).
 LEGACY_RESIDENTS = 20
 # Demo only: a real steward keeps its key secret in a vault.
 DEMO_KEY_SECRET = "demo-disdukcapil-secret-not-for-production"  # noqa: S105 - demo data
+DEMO_PAIRWISE_SECRET = "demo-contracts-pairwise-secret-not-for-production"  # noqa: S105
+DEMO_LEDGER_SECRET = "demo-ledger-secret-not-for-production"  # noqa: S105 - demo data
 DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "adapters"
 
 
@@ -80,6 +98,7 @@ class StoryResult:
     #: How the adapters connected: ``SASL_SSL``, each as its own principal, or plaintext.
     security: str = "PLAINTEXT"
     refusals: tuple[Refusal, ...] = ()
+    contracts: ContractView | None = None
 
     @property
     def secured(self) -> bool:
@@ -89,7 +108,8 @@ class StoryResult:
     def ok(self) -> bool:
         day_one_ok = self.day_one is None or self.day_one.arrived
         refused = all(r.refused for r in self.refusals)
-        return day_one_ok and refused and all(a.arrived for a in self.arrivals)
+        contracts_ok = self.contracts is None or self.contracts.ok
+        return day_one_ok and refused and contracts_ok and all(a.arrived for a in self.arrivals)
 
     def as_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -102,19 +122,23 @@ class StoryResult:
             result["snapshot"] = asdict(self.day_one)
         if self.refusals:
             result["refusals"] = [asdict(r) for r in self.refusals]
+        if self.contracts is not None:
+            result["contracts"] = asdict(self.contracts)
         return result
 
 
 def database_urls(work_dir: Path, server_url: str | None) -> dict[str, str]:
-    """One database per OPD: SQLite files in ``work_dir``, or fresh databases on a server."""
+    """One database per OPD and the ledger's: SQLite files in ``work_dir``, or fresh
+    databases on a server."""
+    names = (*OPDS, LEDGER)
     if server_url is None:
-        return {opd: f"sqlite:///{work_dir / f'{opd}.db'}" for opd in OPDS}
+        return {name: f"sqlite:///{work_dir / f'{name}.db'}" for name in names}
     base = sa.engine.make_url(server_url)
     suffix = time.strftime("%Y%m%d%H%M%S")
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     urls = {}
     with engine.connect() as conn:
-        for opd in OPDS:
+        for opd in names:
             name = f"demo_{opd}_{suffix}"
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
             urls[opd] = base.set(database=name).render_as_string(hide_password=False)
@@ -182,19 +206,25 @@ async def play_story(
     """
     connection = as_connection(kafka)
     secured = connection.security.sasl
-    engines = {opd: create_engine(url) for opd, url in urls.items()}
+    engines = {opd: create_engine(urls[opd]) for opd in OPDS}
     siak.create_tables(engines["disdukcapil"])
     sicantik.create_tables(engines["dpmptsp"])
     sipd.create_tables(engines["bapenda"])
     legacy = legacy_residents(LEGACY_RESIDENTS)
     siak.impor_penduduk(engines["disdukcapil"], legacy)
-    await ensure_topics(connection, dict.fromkeys(TOPICS, 3))
+    catalog, _ = load_catalog(default_catalog_path())
+    await ensure_topics(connection, demo_topics(catalog, date.today()))
+    prepare_ledger(urls[LEDGER])
 
     env = {
         "SPBE_KAFKA_BOOTSTRAP": connection.bootstrap_servers,
         "DISDUKCAPIL_DB_URL": urls["disdukcapil"],
         "DPMPTSP_DB_URL": urls["dpmptsp"],
         "BAPENDA_DB_URL": urls["bapenda"],
+        "DINSOS_DB_URL": urls["dinsos"],
+        "SPBE_LEDGER_URL": urls[LEDGER],
+        "SPBE_LEDGER_SECRET": DEMO_LEDGER_SECRET,
+        "SPBE_CONTRACTS_PAIRWISE_SECRET": DEMO_PAIRWISE_SECRET,
         "DISDUKCAPIL_KEY_SECRET": os.environ.get("DISDUKCAPIL_KEY_SECRET", DEMO_KEY_SECRET),
         "SPBE_CREATE_TABLES": "true",
     }
@@ -220,7 +250,7 @@ async def play_story(
         "kode_wilayah": "32.73.02.1002",
         "kode_pos": "40132",
     }
-    replica, wp = engines["dpmptsp"], engines["bapenda"]
+    replica, wp, dtsen = engines["dpmptsp"], engines["bapenda"], engines["dinsos"]
     arrivals: list[Arrival] = []
     day_one: DayOne | None = None
     try:
@@ -241,6 +271,20 @@ async def play_story(
                         replica, "SELECT COUNT(*) FROM penduduk_replika WHERE nik = :n", n=siti.nik
                     )
                     == 1
+                ),
+                timeout_s,
+            )
+        )
+        arrivals.append(
+            await _arrival(
+                "Dinsos's register gets her, with No. KK",
+                "PendudukUpdated",
+                "Disdukcapil",
+                "Dinsos penduduk_dtsen",
+                lambda: None,
+                lambda: (
+                    _scalar(dtsen, "SELECT no_kk FROM penduduk_dtsen WHERE nik = :n", n=siti.nik)
+                    == siti.no_kk
                 ),
                 timeout_s,
             )
@@ -302,11 +346,18 @@ async def play_story(
     finally:
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    try:
+        if failures:
+            raise failures[0]
+        contracts = ContractView(
+            dpmptsp_columns=table_columns(replica, "penduduk_replika"),
+            dinsos_columns=table_columns(dtsen, "penduduk_dtsen"),
+            who_received=who_received(urls[LEDGER], DEMO_LEDGER_SECRET.encode(), siti.nik),
+        )
+    finally:
         for engine in engines.values():
             engine.dispose()
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise failures[0]
     refusals: list[Refusal] = []
     if secured:
         refusals = await try_what_dinkes_may_not(
@@ -317,4 +368,5 @@ async def play_story(
         day_one,
         security=connection.security.describe().split(" as ")[0],
         refusals=tuple(refusals),
+        contracts=contracts,
     )

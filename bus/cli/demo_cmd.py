@@ -18,6 +18,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bus.localkafka.manager import LocalKafka, default_data_dir
 
@@ -125,8 +126,28 @@ def _print_table(result: dict[str, object]) -> None:
             print(f"  {refusal['who']} tries to {refusal['attempt']}: {verdict}")
             print(f"    {refusal['error']}: {refusal['message']}")
         print()
+    contracts = result.get("contracts")
+    if isinstance(contracts, dict):
+        _print_contracts(contracts)
     print(
         "every change arrived everywhere it should"
         if result["ok"]
         else "SOME CHANGES DID NOT ARRIVE"
     )
+
+
+def _print_contracts(contracts: dict[str, Any]) -> None:
+    """The replicas' columns by contract, and the ledger's answer for the demo resident."""
+    print("subscription contracts (each subscriber reads its projection only):")
+    for opd, key in (("DPMPTSP", "dpmptsp_columns"), ("Dinsos", "dinsos_columns")):
+        columns = contracts[key]
+        has = "holds" if "no_kk" in columns else "has no"
+        print(f"  {opd}'s replica {has} No. KK: {', '.join(columns)}")
+    print()
+    print("spbe-bus ledger who-received --nik <the demo resident>:")
+    for line in contracts["who_received"]:
+        print(
+            f"  {line['opd']:<8} {line['subscriber']:<18} {line['deliveries']} "
+            f"({', '.join(line['kinds'])}) under {line['legal_basis']}"
+        )
+    print()

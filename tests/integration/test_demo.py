@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from bus.contract.standard import example
 from bus.localkafka.manager import LocalKafka
+from bus.ops.catalog import default_catalog_path, load_catalog
 from tests.support.ports import free_port_block
 
 pytestmark = pytest.mark.integration
 
 #: Siti's NIK: the resident the story's live changes follow (schemas/avro/examples).
 SITI = "3273025708900003"
+PENDUDUK_UPDATED = "id.go.spbe.dukcapil.PendudukUpdated.v1"
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,9 +58,12 @@ def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path:
         "bapenda-sipd.json",
         "dpmptsp-penduduk.json",
         "bapenda-izin.json",
+        "dinsos-penduduk.json",
+        "spbe-contracts.json",
     }
     assert all(p.stat().st_mode & 0o077 == 0 for p in handover.glob("*.json"))
     assert [a["event"] for a in report["arrivals"]] == [
+        "PendudukUpdated",
         "PendudukUpdated",
         "PendudukUpdated",
         "IzinDiterbitkan",
@@ -89,6 +97,61 @@ def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path:
         ("penduduk", snapshot["residents"], True)
     ]
     assert not LocalKafka(data_dir).status().healthy, "the demo stops the broker it started"
+    _assert_contracts_held(report["contracts"], work_dir, snapshot["residents"])
+
+
+def _assert_contracts_held(contracts: dict[str, Any], work_dir: Path, residents: int) -> None:
+    """Each replica holds its contract's columns; the ledger names who received Siti."""
+    catalog, _ = load_catalog(default_catalog_path())
+    today = date.today()
+    assert "no_kk" not in contracts["dpmptsp_columns"]
+    assert set(contracts["dpmptsp_columns"]) == {
+        "nik",
+        "spbe_sequence",
+        "nama_lengkap",
+        "jalan",
+        "rt",
+        "rw",
+        "kode_wilayah",
+        "berlaku_sejak",
+        "tanggal_meninggal",
+        "status",
+    }
+    assert "no_kk" in contracts["dinsos_columns"]
+    dtsen = sa.create_engine(f"sqlite:///{work_dir / 'dinsos.db'}")
+    with dtsen.connect() as conn:
+        no_kk = conn.execute(
+            sa.text("SELECT no_kk FROM penduduk_dtsen WHERE nik = :nik"), {"nik": SITI}
+        ).scalar_one()
+    dtsen.dispose()
+    assert no_kk == example("PendudukUpdated")["no_kk"]
+    # Who received her data: every active subscription whose contract names PendudukUpdated
+    # (she was registered and moved house), and no other.
+    expected = {
+        sub.subscriber: sub
+        for sub in catalog.subscriptions
+        if sub.expires >= today and PENDUDUK_UPDATED in sub.allowed_fields
+    }
+    answer = {line["subscriber"]: line for line in contracts["who_received"]}
+    assert set(answer) == set(expected)
+    for name, line in answer.items():
+        assert (line["opd"], line["deliveries"], line["kinds"]) == (
+            expected[name].opd,
+            2,
+            ["delivery"],
+        )
+        assert line["legal_basis"] == expected[name].legal_basis
+    ledger = sa.create_engine(f"sqlite:///{work_dir / 'ledger.db'}")
+    with ledger.connect() as conn:
+        snapshot_rows = conn.execute(
+            sa.text(
+                "SELECT COUNT(DISTINCT event_id) FROM spbe_ledger "
+                "WHERE kind = 'snapshot' AND subscriber = 'dpmptsp-penduduk'"
+            )
+        ).scalar_one()
+    ledger.dispose()
+    assert snapshot_rows == residents, "every snapshot row DPMPTSP received is in the ledger"
+    assert SITI.encode() not in (work_dir / "ledger.db").read_bytes(), "no NIK in the ledger"
 
 
 @pytest.mark.parametrize("server", ["postgres", "mariadb"])

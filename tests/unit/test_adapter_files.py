@@ -17,7 +17,7 @@ FILES = sorted(DEPLOY.glob("*.yaml"))
 
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for opd in ("DISDUKCAPIL", "DPMPTSP", "BAPENDA"):
+    for opd in ("DISDUKCAPIL", "DPMPTSP", "BAPENDA", "DINSOS"):
         monkeypatch.setenv(f"{opd}_DB_URL", f"sqlite:///{tmp_path / opd.lower()}.db")
     monkeypatch.setenv("DISDUKCAPIL_KEY_SECRET", "a-secret-of-at-least-sixteen-bytes")
     monkeypatch.setenv("DINKES_WEBHOOK_SECRET", "webhook-secret-of-at-least-16-bytes")

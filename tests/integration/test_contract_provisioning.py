@@ -25,7 +25,7 @@ from bus.contract.projection import projected_topic
 from bus.errors import BusError
 from bus.ops.access import rotate_password
 from bus.ops.audit import AuditLog
-from bus.ops.catalog import Catalog, default_catalog_path
+from bus.ops.catalog import Catalog, Subscription, default_catalog_path
 from bus.ops.principals import CONTRACT_SERVICE_PRINCIPAL
 from bus.publisher import Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
@@ -143,6 +143,10 @@ def paths(datum: dict[str, Any], prefix: str = "") -> set[str]:
     return found
 
 
+def catalog_subscription(catalog: Catalog, subscriber: str) -> Subscription:
+    return next(sub for sub in catalog.subscriptions if sub.subscriber == subscriber)
+
+
 async def test_a_subscriber_reads_only_its_projection_and_loses_it_on_the_next_apply(
     secured_kafka: KafkaConnection, tmp_path: Path
 ) -> None:
@@ -220,6 +224,18 @@ async def test_a_subscriber_reads_only_its_projection_and_loses_it_on_the_next_a
         event = by_nik[datum["nik"]]
         assert event.no_kk.encode() not in record.value
         assert event.nama_lengkap == datum["nama_lengkap"]
+        headers = {name: value.decode() for name, value in record.headers}
+        assert headers["ce_subscription"] == dpmptsp_id
+        assert headers["ce_legalbasis"] == catalog_subscription(catalog, dpmptsp_id).legal_basis
+
+    # Dinsos, with its own credentials, reads the same residents under other keys.
+    dinsos = of(tmp_path / f"{dinsos_id}.json")
+    theirs_records = await read_all(dinsos, theirs, expected=len(events))
+    mine_keys = {r.key for r in records}
+    their_keys = {r.key for r in theirs_records}
+    assert len(mine_keys) == len(their_keys) == len(events)
+    assert not mine_keys & their_keys, "two subscribers' keys of one NIK differ"
+    assert not {e.nik.encode() for e in events} & (mine_keys | their_keys)
 
     # DPMPTSP leaves the catalogue and Dinsos's agreement expires: the next apply revokes.
     later = catalogue(tag, dpmptsp=False, dinsos_expires=TODAY)

@@ -20,7 +20,15 @@ from sqlalchemy.engine import Engine
 
 from bus.errors import ConfigError
 
-__all__ = ["Dialect", "UtcDateTime", "begin_immediate", "create_engine", "dialect_of", "run_sync"]
+__all__ = [
+    "Dialect",
+    "UtcDateTime",
+    "begin_immediate",
+    "create_engine",
+    "dialect_of",
+    "require_table",
+    "run_sync",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -128,3 +136,28 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def require_table(engine: Engine, table: sa.Table, missing: ConfigError) -> None:
+    """Raise ``missing`` when ``table`` does not exist; any other database error as it is.
+
+    A service checks its table at start and does not create it: the table belongs to its
+    owner (the application's migrations, or the ledger's owner with its triggers).
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.select(*table.primary_key.columns).where(sa.false()))
+    except sa.exc.DBAPIError as exc:
+        if not isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError):
+            raise
+        if exc.connection_invalidated or not _mentions_missing_table(exc):
+            raise
+        raise missing from None
+
+
+def _mentions_missing_table(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in ("no such table", "does not exist", "doesn't exist", "undefinedtable")
+    )

@@ -28,7 +28,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters.db import create_engine
+from adapters.db import create_engine, require_table
 from adapters.ledger.table import DEFAULT_TABLE, ledger_table
 from bus.errors import ConfigError
 from bus.ledger import LedgerEntry, LedgerKind, LedgerSubjects, WhoReceived, summarise
@@ -94,19 +94,12 @@ class LedgerStore:
         database user may only ``SELECT`` and ``INSERT``, and the append-only triggers
         need the table's owner (docs/contracts.md, "Append-only").
         """
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(sa.select(self._table.c.id).where(sa.false()))
-        except sa.exc.DBAPIError as exc:
-            if not isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError):
-                raise
-            if exc.connection_invalidated or not _mentions_missing_table(exc):
-                raise
-            raise ConfigError(
-                f"the ledger table {self._table.name!r} does not exist in the ledger database",
-                fix="create it once as the table's owner: create_ledger_table(engine) "
-                "(adapters.ledger), then grant the service SELECT and INSERT (docs/contracts.md)",
-            ) from None
+        missing = ConfigError(
+            f"the ledger table {self._table.name!r} does not exist in the ledger database",
+            fix="create it once as the table's owner: create_ledger_table(engine) "
+            "(adapters.ledger), then grant the service SELECT and INSERT (docs/contracts.md)",
+        )
+        require_table(self._engine, self._table, missing)
 
     def subject(self, nik: str) -> str:
         """The ledger subject of ``nik`` (a ConfigError naming the rule if it is not a NIK)."""
@@ -229,11 +222,3 @@ class LedgerStore:
     def __repr__(self) -> str:
         secret = "None" if self._subjects is None else "**********"
         return f"LedgerStore(table={self._table.name!r}, secret={secret})"
-
-
-def _mentions_missing_table(exc: sa.exc.DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(
-        marker in text
-        for marker in ("no such table", "does not exist", "doesn't exist", "undefinedtable")
-    )

@@ -56,7 +56,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateIndex
 
-from adapters.db import Dialect, begin_immediate, create_engine, dialect_of
+from adapters.db import Dialect, begin_immediate, create_engine, dialect_of, require_table
 from adapters.sources.outbox.rows import OutboxRow
 from adapters.sources.outbox.table import relay_indexes
 from bus.errors import ConfigError
@@ -154,18 +154,11 @@ class OutboxStore:
 
     def check_table(self) -> None:
         """Raise :class:`ConfigError` when the outbox table is missing."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.select(self.table.c.id).where(sa.false()))
-        except sa.exc.DBAPIError as exc:
-            if not isinstance(exc, sa.exc.ProgrammingError | sa.exc.OperationalError):
-                raise
-            if exc.connection_invalidated or not _mentions_missing_table(exc):
-                raise
-            raise ConfigError(
-                f"the outbox table {self.table.name!r} does not exist in the database",
-                fix="create it with create_outbox_table(engine) or the DDL in docs/outbox.md",
-            ) from None
+        missing = ConfigError(
+            f"the outbox table {self.table.name!r} does not exist in the database",
+            fix="create it with create_outbox_table(engine) or the DDL in docs/outbox.md",
+        )
+        require_table(self.engine, self.table, missing)
 
     def index_statements(self) -> list[str]:
         """What to run so that the claim uses its indexes; empty when nothing is missing.
@@ -298,12 +291,4 @@ def _row(values: sa.Row[Any]) -> OutboxRow:
         sequence=values.sequence,
         payload=values.payload,
         attempts=values.attempts,
-    )
-
-
-def _mentions_missing_table(exc: sa.exc.DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(
-        marker in text
-        for marker in ("no such table", "does not exist", "doesn't exist", "undefinedtable")
     )

@@ -27,6 +27,7 @@ from bus.ops.audit import AuditLog, read_audit
 from bus.ops.catalog import Catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
 from bus.publisher import Publisher, PublisherConfig
+from tests.support.secured import read_refusal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -147,27 +148,12 @@ async def can_produce(connection: KafkaConnection, topic: str) -> bool:
 
 
 async def can_read(connection: KafkaConnection, topic: str, group: str) -> bool:
-    consumer = AIOKafkaConsumer(
-        topic,
-        **connection.aiokafka_options(),
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        request_timeout_ms=10_000,
-    )
-    try:
-        await consumer.start()
-        await consumer.getmany(timeout_ms=3000)
-        await consumer.getmany(timeout_ms=1000)
+    refused = await read_refusal(connection, topic, group)
+    if refused is None:
         return True
-    except KafkaConnectionError:
+    if isinstance(refused, KafkaConnectionError) or "Authorization" in type(refused).__name__:
         return False
-    except KafkaError as exc:
-        if "Authorization" in type(exc).__name__:
-            return False
-        raise
-    finally:
-        await consumer.stop()
+    raise refused
 
 
 async def test_apply_creates_users_and_acls_and_a_second_apply_changes_nothing(

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
+from aiokafka.errors import TopicAuthorizationFailedError
 from pydantic import SecretBytes
 
 from adapters.contracts import ContractService
@@ -32,6 +31,7 @@ from bus.registry import SchemaRegistry
 from tests.integration.test_access import eventually, of, provision
 from tests.support.events import penduduk
 from tests.support.kafka import read_all
+from tests.support.secured import read_refusal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -110,27 +110,6 @@ async def contract_service_connection(operator: KafkaConnection, handover: Path)
                 operator, CONTRACT_SERVICE_PRINCIPAL, handover_dir=handover, audit=audit
             )
     return of(path)
-
-
-async def read_refusal(connection: KafkaConnection, topic: str, group: str) -> KafkaError | None:
-    """The error a consumer in ``group`` gets reading ``topic``, or None when it may read."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        **connection.aiokafka_options(),
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        request_timeout_ms=10_000,
-    )
-    try:
-        await consumer.start()
-        await consumer.getmany(timeout_ms=3000)
-        await consumer.getmany(timeout_ms=1000)
-        return None
-    except KafkaError as exc:
-        return exc
-    finally:
-        await consumer.stop()
 
 
 def paths(datum: dict[str, Any], prefix: str = "") -> set[str]:

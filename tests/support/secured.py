@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -87,3 +89,24 @@ async def grant(
             future.result(timeout=60)
 
     await asyncio.to_thread(create)
+
+
+async def read_refusal(connection: KafkaConnection, topic: str, group: str) -> KafkaError | None:
+    """The error a consumer in ``group`` gets reading ``topic``, or None when it may read."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        **connection.aiokafka_options(),
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        request_timeout_ms=10_000,
+    )
+    try:
+        await consumer.start()
+        await consumer.getmany(timeout_ms=3000)
+        await consumer.getmany(timeout_ms=1000)
+        return None
+    except KafkaError as exc:
+        return exc
+    finally:
+        await consumer.stop()

@@ -146,7 +146,7 @@ class EventMapping(BaseModel):
             hint = (
                 f"did you mean '{close[0]}'?" if close else "known keys here: " + ", ".join(known)
             )
-            errors.append(_error((str(name),), "unknown key", hint, data[name]))
+            errors.append(mapping_error((str(name),), "unknown key", hint, data[name]))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
@@ -184,10 +184,18 @@ class SqlSinkConfig(FromFile, BaseModel):
         return self
 
 
-def _error(loc: tuple[str, ...], problem: str, fix: str, value: object) -> InitErrorDetails:
+def mapping_error(
+    loc: tuple[str, ...],
+    problem: str,
+    fix: str,
+    value: object,
+    *,
+    error_type: str = "sql_sink_mapping",
+) -> InitErrorDetails:
+    """One problem of a sink's file, as pydantic reports it: ``<problem>; fix: <fix>``."""
     return InitErrorDetails(
         type=PydanticCustomError(
-            "sql_sink_mapping", "{problem}; fix: {fix}", {"problem": problem, "fix": fix}
+            error_type, "{problem}; fix: {fix}", {"problem": problem, "fix": fix}
         ),
         loc=loc,
         input=value,
@@ -224,7 +232,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
     errors: list[InitErrorDetails] = []
     if config.version_column == config.key_column:
         errors.append(
-            _error(
+            mapping_error(
                 ("version_column",),
                 "is the key_column too",
                 "give the version its own integer column, e.g. spbe_sequence",
@@ -233,7 +241,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
         )
     if config.processed_table == config.table:
         errors.append(
-            _error(
+            mapping_error(
                 ("processed_table",),
                 "is the target table too",
                 f"keep the default {DEFAULT_PROCESSED_TABLE}",
@@ -249,7 +257,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
         first = fed.setdefault(column, (kind, ".".join(loc)))
         if first[0] is not kind:
             errors.append(
-                _error(
+                mapping_error(
                     loc,
                     f"gives column {column} a {kind.value} value, and {first[1]} gives it a "
                     f"{first[0].value} value",
@@ -261,7 +269,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
     def reserved(column: str, loc: tuple[str, ...], event: str) -> bool:
         if column == config.key_column:
             errors.append(
-                _error(
+                mapping_error(
                     loc,
                     f"is the key_column; the sink writes it from events.{event}.key",
                     f"remove {column} here",
@@ -271,7 +279,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
             return True
         if column == config.version_column:
             errors.append(
-                _error(
+                mapping_error(
                     loc,
                     "is the version_column; the sink writes it from the event's sequence",
                     f"remove {column} here, or set version_column to another column",
@@ -289,16 +297,16 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
             hint = (
                 f"did you mean '{close[0]}'?" if close else "use one of: " + ", ".join(EVENT_TYPES)
             )
-            errors.append(_error(where, "is not a known event type", hint, name))
+            errors.append(mapping_error(where, "is not a known event type", hint, name))
             continue
         try:
             key = resolve(model, mapping.key)
         except PathError as exc:
-            errors.append(_error((*where, "key"), exc.problem, exc.fix, mapping.key))
+            errors.append(mapping_error((*where, "key"), exc.problem, exc.fix, mapping.key))
         else:
             if not key.required:
                 errors.append(
-                    _error(
+                    mapping_error(
                         (*where, "key"),
                         f"'{mapping.key}' may be empty in a {name} event, and every row needs "
                         "a key",
@@ -314,20 +322,20 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
             try:
                 feeds(column, resolve(model, path).kind, loc)
             except PathError as exc:
-                errors.append(_error(loc, exc.problem, exc.fix, path))
+                errors.append(mapping_error(loc, exc.problem, exc.fix, path))
         for column, value in mapping.set_.items():
             loc = (*where, "set", column)
             if reserved(column, loc, name):
                 continue
             if column in mapping.columns:
                 errors.append(
-                    _error(loc, "is mapped under columns too", "keep one of the two", column)
+                    mapping_error(loc, "is mapped under columns too", "keep one of the two", column)
                 )
                 continue
             feeds(column, kind_of_constant(value), loc)
         if mapping.action is MappingAction.UPDATE_ONLY and not mapping.columns and not mapping.set_:
             errors.append(
-                _error(
+                mapping_error(
                     (*where, "action"),
                     "update_only with no columns and no set changes nothing",
                     "add columns or set",
@@ -337,7 +345,7 @@ def _problems(config: SqlSinkConfig) -> list[InitErrorDetails]:
     if len(key_kinds) > 1:
         described = ", ".join(f"{loc} holds {kind.value}" for kind, loc in key_kinds.items())
         errors.append(
-            _error(
+            mapping_error(
                 ("events",),
                 f"the keys differ in kind ({described})",
                 "key every event type by the same identifier",

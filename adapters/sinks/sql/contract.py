@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pydantic import BaseModel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails
 
-from adapters.sinks.sql.config import SqlSinkConfig
+from adapters.sinks.sql.config import SqlSinkConfig, mapping_error
 from adapters.sinks.sql.fields import PathError, resolve
 from bus.contract.projected_events import ProjectedEvent
 
@@ -84,10 +84,4 @@ def _allowed(model: type[BaseModel]) -> str:
 
 
 def _error(loc: tuple[str, ...], problem: str, fix: str, value: object) -> InitErrorDetails:
-    return InitErrorDetails(
-        type=PydanticCustomError(
-            "sql_sink_contract", "{problem}; fix: {fix}", {"problem": problem, "fix": fix}
-        ),
-        loc=loc,
-        input=value,
-    )
+    return mapping_error(loc, problem, fix, value, error_type="sql_sink_contract")

@@ -1,0 +1,73 @@
+"""``spbe-bus gateway``: the REST gateway's operator commands.
+
+``gateway client-secret CLIENT`` registers an API client: it prints a new client secret,
+once, and the ``secret_hash`` line for the client's entry in the gateway file, which keeps
+only the hash. The secret goes to standard output and nowhere else: no log line, no file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from bus.errors import ConfigError
+
+__all__ = ["add_gateway_commands"]
+
+#: An API client id is its Kafka principal: a subscriber id or an application principal.
+_CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
+
+
+def add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``gateway`` command group and its subcommands."""
+    gateway = sub.add_parser(
+        "gateway",
+        help="the REST gateway: register API clients",
+        description="Operator commands of the REST gateway (OAuth 2.0 client credentials, "
+        "JSON over HTTPS for OPD applications without Kafka).",
+    )
+    gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True, metavar="COMMAND")
+    _add_client_secret_command(gateway_sub)
+
+
+def _add_client_secret_command(
+    gateway_sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    command = gateway_sub.add_parser(
+        "client-secret",
+        help="a new secret for an API client, and the hash line for the gateway file",
+        description="Make a new client secret for CLIENT and print it once, with the "
+        "secret_hash line to put in the client's entry of the gateway file. The gateway "
+        "keeps only the hash: hand the secret to the client's operators over a secure "
+        "channel; a lost secret is replaced by running this again (the old one stops "
+        "working when the gateway file has the new hash).",
+    )
+    command.add_argument(
+        "client", metavar="CLIENT", help="the client id, its Kafka principal (dpmptsp-sicantik)"
+    )
+    command.set_defaults(handler=_client_secret)
+
+
+def _client_secret(args: argparse.Namespace) -> int:
+    from adapters.gateway.secrets import hash_client_secret, new_client_secret
+
+    client: str = args.client
+    if _CLIENT_ID.fullmatch(client) is None:
+        raise ConfigError(
+            "CLIENT is not a client id (rule: its Kafka principal: lowercase letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit, at most 100 characters)",
+            fix="give the subscriber id or application principal the catalogue's api_clients "
+            "names, e.g. dpmptsp-sicantik",
+        )
+    secret = new_client_secret()
+    hashed = hash_client_secret(secret)
+    print(f"client_id: {client}")
+    print(f"client_secret: {secret}")
+    print(f"secret_hash: {hashed}")
+    print(
+        "The client secret is shown only this once: give it to the client's operators over "
+        "a secure channel. Put the secret_hash line in the client's entry of the gateway file.",
+        file=sys.stderr,
+    )
+    return 0

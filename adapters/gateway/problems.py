@@ -32,15 +32,16 @@ __all__ = [
 #: Every problem type is this URN followed by the problem's name.
 PROBLEM_TYPE_BASE = "urn:spbe:problem:"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-#: The members RFC 9457 defines; an extension may not replace one.
-_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail", "instance"})
+#: The members built from the parameters; an extension may not replace one (``instance``,
+#: the fifth member RFC 9457 defines, may be given as an extension).
+_STANDARD_MEMBERS = frozenset({"type", "title", "status", "detail"})
 _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 def problem(status: int, name: str, title: str, detail: str, **extensions: Any) -> dict[str, Any]:
     """A problem document: ``type`` is :data:`PROBLEM_TYPE_BASE` + ``name`` (lowercase words
     joined by ``-``), ``status`` an HTTP error status (400-599), then any ``extensions``
-    (e.g. ``errors=field_errors(problems)``, ``retry_after_s=3``).
+    (e.g. ``errors=field_errors(problems)``, ``retry_after_s=3``, ``instance=...``).
 
     ``title`` is the same for every occurrence of the problem; ``detail`` says what is
     wrong with this request. Neither may quote what the caller sent.

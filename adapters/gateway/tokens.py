@@ -145,7 +145,8 @@ class TokenIssuer:
                 audience=self._audience,
                 issuer=self._issuer,
                 leeway=0,
-                # exp and iat are checked below against the injected clock.
+                # exp is checked below against the injected clock; iat for its type only, so
+                # a gateway whose clock is a little behind another's accepts its tokens.
                 options={
                     "require": list(_REQUIRED),
                     "strict_aud": True,

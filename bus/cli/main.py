@@ -17,6 +17,7 @@ from bus.cli.catalog_cmd import add_catalog_commands
 from bus.cli.demo_cmd import add_demo_command
 from bus.cli.dlq_cmd import add_dlq_commands
 from bus.cli.events_cmd import add_events_commands
+from bus.cli.gateway_cmd import add_gateway_commands
 from bus.cli.kafka_cmd import add_kafka_commands
 from bus.cli.ledger_cmd import add_ledger_commands
 from bus.cli.replay_cmd import add_replay_command
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_command(sub)
     add_dlq_commands(sub)
     add_ledger_commands(sub)
+    add_gateway_commands(sub)
     return parser
 
 

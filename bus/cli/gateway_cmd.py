@@ -3,6 +3,10 @@
 ``gateway client-secret CLIENT`` registers an API client: it prints a new client secret,
 once, and the ``secret_hash`` line for the client's entry in the gateway file, which keeps
 only the hash. The secret goes to standard output and nowhere else: no log line, no file.
+
+``gateway openapi --output docs/api/openapi.json`` writes the OpenAPI 3.1 document generated
+from the data standard (a unit test compares the repository's copy with it); without
+``--output`` the document goes to stdout.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
+from bus.contract.standard import default_schema_dir, example, load_standard
 from bus.errors import ConfigError
 
 __all__ = ["add_gateway_commands"]
@@ -18,17 +24,21 @@ __all__ = ["add_gateway_commands"]
 #: An API client id is its Kafka principal: a subscriber id or an application principal.
 _CLIENT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
+#: Where ``openapi --server-url`` points by default: the gateway on this machine.
+_DEFAULT_SERVER_URL = "https://127.0.0.1:8443"
+
 
 def add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``gateway`` command group and its subcommands."""
     gateway = sub.add_parser(
         "gateway",
-        help="the REST gateway: register API clients",
+        help="the REST gateway: register API clients, write its OpenAPI document",
         description="Operator commands of the REST gateway (OAuth 2.0 client credentials, "
         "JSON over HTTPS for OPD applications without Kafka).",
     )
     gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True, metavar="COMMAND")
     _add_client_secret_command(gateway_sub)
+    _add_openapi_command(gateway_sub)
 
 
 def _add_client_secret_command(
@@ -70,4 +80,41 @@ def _client_secret(args: argparse.Namespace) -> int:
         "a secure channel. Put the secret_hash line in the client's entry of the gateway file.",
         file=sys.stderr,
     )
+    return 0
+
+
+def _add_openapi_command(gateway_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    openapi = gateway_sub.add_parser(
+        "openapi", help="write the OpenAPI 3.1 document generated from the data standard"
+    )
+    openapi.add_argument(
+        "--output", "-o", type=Path, default=None, help="write here instead of stdout"
+    )
+    openapi.add_argument(
+        "--server-url",
+        default=_DEFAULT_SERVER_URL,
+        metavar="URL",
+        help=f"the gateway's base URL in the document (default {_DEFAULT_SERVER_URL})",
+    )
+    openapi.add_argument(
+        "--schemas",
+        type=Path,
+        default=None,
+        help=f"the data standard's .avsc folder (default {default_schema_dir()})",
+    )
+    openapi.set_defaults(handler=_openapi)
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from adapters.gateway.openapi import openapi_document, openapi_json
+
+    standard = load_standard(args.schemas)
+    examples = {name: example(name, args.schemas) for name in standard}
+    text = openapi_json(openapi_document(standard, examples, server_url=args.server_url))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"{args.output}: OpenAPI document of {len(standard)} event types")
     return 0

@@ -20,11 +20,18 @@ from types import UnionType
 from typing import Any, Self, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretBytes, ValidationError
 
 from bus.errors import ConfigError
 
-__all__ = ["FromFile", "describe_errors", "interpolate", "load_config", "read_config_data"]
+__all__ = [
+    "FromFile",
+    "describe_errors",
+    "interpolate",
+    "load_config",
+    "read_config_data",
+    "read_secret",
+]
 
 M = TypeVar("M", bound=BaseModel)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -154,3 +161,51 @@ class FromFile:
             raise TypeError(f"{cls.__name__} mixes in FromFile but is not a pydantic model")
         loaded: Self = load_config(cls, Path(path))
         return loaded
+
+
+#: The command a "fix:" gives for making a secret (a command, not a secret).
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_hex(32))'"  # noqa: S105
+
+
+def read_secret(
+    name: str,
+    value: SecretBytes | None,
+    path: Path | None,
+    *,
+    env_var: str,
+    min_bytes: int,
+) -> SecretBytes:
+    """The secret of key ``name``, given inline or in the file of ``<name>_file``, checked.
+
+    Raises ``ValueError`` (inside a model validator it becomes the key's problem) when both
+    or neither are given, the file cannot be read, or the secret is shorter than
+    ``min_bytes``; the message never repeats the secret. Surrounding whitespace of a file
+    is dropped.
+    """
+    if value is not None and path is not None:
+        raise ValueError(
+            f"set either {name} or {name}_file, not both; fix: keep one (the file keeps "
+            "the secret out of the config and the environment)"
+        )
+    if value is None and path is None:
+        raise ValueError(
+            f"{name} is missing: set {name} (e.g. {name}: ${{{env_var}}}) or {name}_file; "
+            f"fix: generate one with {GENERATE_SECRET}"
+        )
+    if path is not None:
+        try:
+            value = SecretBytes(path.expanduser().read_bytes().strip())
+        except OSError as exc:
+            raise ValueError(
+                f"{name}_file {path} cannot be read ({exc.strerror}); fix: give the path "
+                "of the file holding the secret"
+            ) from None
+    assert value is not None
+    size = len(value.get_secret_value())
+    if size < min_bytes:
+        where = f"{name}_file" if path is not None else name
+        raise ValueError(
+            f"{where}: the secret is {size} bytes; at least {min_bytes} are needed; "
+            f"fix: generate one with {GENERATE_SECRET}"
+        )
+    return value

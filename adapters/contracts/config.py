@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.config_file import FromFile
+from adapters.config_file import GENERATE_SECRET, FromFile, read_secret
 from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.pseudonyms import MIN_SECRET_BYTES
 from bus.errors import ConfigError
@@ -33,38 +33,13 @@ from bus.ops.principals import CONTRACT_SERVICE_GROUP
 __all__ = ["DEFAULT_GROUP", "ContractServiceConfig"]
 
 DEFAULT_GROUP = CONTRACT_SERVICE_GROUP
-_GENERATE = "python -c 'import secrets; print(secrets.token_hex(32))'"
+_GENERATE = GENERATE_SECRET
 
 
 def _read_secret(name: str, value: SecretBytes | None, path: Path | None) -> SecretBytes:
     """The secret of ``name`` (given inline, or in the file of ``<name>_file``), checked."""
-    if value is not None and path is not None:
-        raise ValueError(
-            f"set either {name} or {name}_file, not both; fix: keep one (the file keeps "
-            "the secret out of the config and the environment)"
-        )
-    if value is None and path is None:
-        raise ValueError(
-            f"{name} is missing: set {name} (e.g. {name}: ${{SPBE_CONTRACTS_"
-            f"{name.upper()}}}) or {name}_file; fix: generate one with {_GENERATE}"
-        )
-    if path is not None:
-        try:
-            value = SecretBytes(path.expanduser().read_bytes().strip())
-        except OSError as exc:
-            raise ValueError(
-                f"{name}_file {path} cannot be read ({exc.strerror}); fix: give the path "
-                "of the file holding the secret"
-            ) from None
-    assert value is not None
-    size = len(value.get_secret_value())
-    if size < MIN_SECRET_BYTES:
-        where = f"{name}_file" if path is not None else name
-        raise ValueError(
-            f"{where}: the secret is {size} bytes; at least {MIN_SECRET_BYTES} are needed; "
-            f"fix: generate one with {_GENERATE}"
-        )
-    return value
+    env_var = f"SPBE_CONTRACTS_{name.upper()}"
+    return read_secret(name, value, path, env_var=env_var, min_bytes=MIN_SECRET_BYTES)
 
 
 class ContractServiceConfig(FromFile, BaseModel):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import cache
 
 from bus.contract.contract_headers import DeliveryContract
-from bus.contract.envelope import DataClassification, Envelope
+from bus.contract.envelope import DataClassification, Envelope, new_event_id
 from bus.contract.events import SpbeEvent
 from bus.contract.projected_events import projected_event_class
 from bus.contract.projection import ProjectedSchema, project, projected_topic
@@ -76,7 +76,6 @@ def projected_delivery(
     projected_event = model.from_trusted_avro(project(event.avro_datum(), projected))
     raw_topic, steward, source = STEWARDS[event.event_name]
     standard = load_standard()[event.event_name]
-    options = {"id": event_id} if event_id is not None else {}
     envelope = Envelope(
         source=source,
         type=str(standard.event_type),
@@ -84,7 +83,7 @@ def projected_delivery(
         partitionkey="k" * 43,
         dataclassification=DataClassification.RESTRICTED,
         sequence=sequence,
-        **options,
+        id=event_id if event_id is not None else new_event_id(),
     )
     contract = None
     if topic is None or contract_subscription is not None:

@@ -35,7 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from adapters.db import begin_immediate, create_engine, run_sync
+from adapters.db import create_engine, run_sync
 from adapters.gateway.readmodels_apply import Part, RowChange, Verdict, apply_changes
 from adapters.gateway.readmodels_queries import (
     DEFAULT_PAGE_LIMIT,
@@ -137,8 +137,15 @@ class ReadModels:
 
     @classmethod
     def from_url(cls, url: str = DEFAULT_DATABASE_URL) -> ReadModels:
-        """Read models on a new engine for ``url`` (SQLite takes its write lock at BEGIN)."""
-        return cls(begin_immediate(create_engine(url)))
+        """Read models on a new engine for ``url``.
+
+        A SQLite file is put in write-ahead-log mode, so GET requests read while events
+        are written, each reader seeing the last committed batch.
+        """
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _write_ahead_log)
+        return cls(engine)
 
     def create_tables(self) -> None:
         """Create the read-model tables and indexes where missing."""
@@ -253,6 +260,14 @@ class ReadModels:
     def __repr__(self) -> str:
         url = sa.engine.make_url(self.engine.url).render_as_string(hide_password=True)
         return f"ReadModels({url!r})"
+
+
+def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    finally:
+        cursor.close()
 
 
 def _ref(document: dict[str, Any], path: tuple[str, str] | None) -> str | None:

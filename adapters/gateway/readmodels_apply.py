@@ -66,6 +66,9 @@ def apply_changes(
     """
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # The write lock at once: the row read below cannot change before the write.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             return [_apply(conn, tables, change, now) for change in changes]
     except sa.exc.DBAPIError as exc:
         raise _failure(exc) from None

@@ -20,8 +20,9 @@ from adapters.gateway.readmodels_queries import encode_cursor
 from bus.contract.events import KematianDicatat, PajakDaerahDibayar, PendudukUpdated
 from bus.contract.standard import example
 from bus.delivery import Outcome
-from bus.errors import PermanentError
+from bus.errors import PermanentError, TransientError
 from tests.support.events import penduduk
+from tests.support.ports import free_port_block
 from tests.support.projected import projected_delivery
 
 pytestmark = pytest.mark.integration
@@ -286,3 +287,34 @@ async def test_tables_created_twice_keep_their_rows(models: ReadModels) -> None:
     await models(projected_delivery(resident(70), DPMPTSP, sequence=1))
     models.create_tables()
     assert models.person(DPMPTSP, resident(70).nik) is not None
+
+
+async def test_a_sqlite_read_model_reads_while_a_batch_holds_the_write_lock(tmp_path: Path) -> None:
+    """Write-ahead log: a GET is answered from the last commit while events are written."""
+    models = ReadModels.from_url(f"sqlite:///{tmp_path / 'gateway.db'}")
+    models.create_tables()
+    try:
+        await models(projected_delivery(resident(80), DPMPTSP, sequence=1))
+        writer = sa.create_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+        with writer.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("DELETE FROM spbe_gateway_penduduk")
+            assert models.person(DPMPTSP, resident(80).nik) is not None
+            conn.exec_driver_sql("ROLLBACK")
+        writer.dispose()
+    finally:
+        models.dispose()
+
+
+async def test_an_unreachable_database_is_a_transient_error_naming_no_value(tmp_path: Path) -> None:
+    port = free_port_block(1)  # nothing listens there
+    models = ReadModels(
+        sa.create_engine(f"postgresql+psycopg://spbe@127.0.0.1:{port}/spbe", hide_parameters=True)
+    )
+    person = resident(81)
+    with pytest.raises(TransientError) as caught:
+        await models(projected_delivery(person, DPMPTSP, sequence=1))
+    assert caught.value.retriable
+    assert person.nik not in str(caught.value)
+    models.dispose()

@@ -1,7 +1,8 @@
 """Every adapter kind in one table, keyed by the ``kind:`` of its file.
 
 An adapter is either a **source** (it publishes what it reads: the outbox relay from an
-OPD's database, the contract service from the raw topics) or a **sink** (a subscriber
+OPD's database, the contract service from the raw topics, the REST gateway from the
+applications' posts) or a **sink** (a subscriber
 hands it each event: the SQL and webhook sinks). Both have the same parts: a config model
 with ``from_file``, ``start``/``stop``/``async with`` (:class:`bus.lifecycle.Lifecycle`),
 errors under the bus's one tree, and an ``__all__``.
@@ -25,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from adapters.contracts.app import ContractServiceAdapter
 from adapters.contracts.config import ContractServiceConfig
+from adapters.gateway.config import GatewayConfig
+from adapters.gateway.service import Gateway
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.sql.contract import contract_problems
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
@@ -38,6 +41,7 @@ __all__ = [
     "KINDS",
     "AdapterFile",
     "ContractServiceFile",
+    "GatewayFile",
     "OutboxRelayFile",
     "SinkAdapter",
     "SinkFile",
@@ -102,6 +106,14 @@ class ContractServiceFile(BaseModel):
     contracts: ContractServiceConfig
 
 
+class GatewayFile(BaseModel):
+    """The REST gateway's file: its ``gateway`` section (deploy/adapters/gateway.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["gateway"]
+    gateway: GatewayConfig
+
+
 class SqlSinkFile(BaseModel):
     """A SQL sink's file; on projected topics its mapping is checked against the contract.
 
@@ -137,8 +149,8 @@ class WebhookSinkFile(BaseModel):
 
 
 SinkFile = SqlSinkFile | WebhookSinkFile
-SourceFile = OutboxRelayFile | ContractServiceFile
-AdapterFile = OutboxRelayFile | ContractServiceFile | SqlSinkFile | WebhookSinkFile
+SourceFile = OutboxRelayFile | ContractServiceFile | GatewayFile
+AdapterFile = OutboxRelayFile | ContractServiceFile | GatewayFile | SqlSinkFile | WebhookSinkFile
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,10 @@ def _contract_service(file: ContractServiceFile) -> ContractServiceAdapter:
     return ContractServiceAdapter(file.contracts)
 
 
+def _gateway(file: GatewayFile) -> Gateway:
+    return Gateway(file.gateway)
+
+
 def _sql_sink(file: SqlSinkFile) -> SqlSink:
     return SqlSink(file.sink)
 
@@ -179,6 +195,7 @@ def _webhook_sink(file: WebhookSinkFile) -> WebhookSink:
 KINDS: dict[str, SourceKind | SinkKind] = {
     "outbox-relay": SourceKind(OutboxRelayFile, _relay),
     "contract-service": SourceKind(ContractServiceFile, _contract_service),
+    "gateway": SourceKind(GatewayFile, _gateway),
     "sql-sink": SinkKind(SqlSinkFile, _sql_sink),
     "webhook-sink": SinkKind(WebhookSinkFile, _webhook_sink),
 }

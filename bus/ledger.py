@@ -67,6 +67,7 @@ class LedgerKind(StrEnum):
     DELIVERY = "delivery"  # a live event, as it happened
     SNAPSHOT = "snapshot"  # a day-one snapshot row
     REPLAY = "replay"  # an event delivered again by a replay or redrive
+    API = "api"  # read through the REST gateway (GET /api/v1/...)
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -116,7 +117,7 @@ class LedgerEntry:
         except ValueError:
             raise ConfigError(
                 "kind must be one of " + ", ".join(k.value for k in LedgerKind),
-                fix="use LedgerKind.DELIVERY, SNAPSHOT or REPLAY",
+                fix="use LedgerKind.DELIVERY, SNAPSHOT, REPLAY or API",
             ) from None
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "delivered_at", _utc(self.delivered_at, "delivered_at"))

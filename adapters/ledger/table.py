@@ -10,7 +10,7 @@ One row is one delivery of one resident's data to one subscriber::
     opd           the receiving OPD, e.g. DINSOS
     purpose       the subscription's purpose
     legal_basis   its PKS number or regulation
-    kind          delivery | snapshot | replay
+    kind          delivery | snapshot | replay | api (read through the REST gateway)
     delivered_at  when the delivery was produced (UTC)
 
 ``ix_spbe_ledger_subject`` on ``(subject, delivered_at, id)`` serves "every entry of a

@@ -4,6 +4,10 @@
 once, and the ``secret_hash`` line for the client's entry in the gateway file, which keeps
 only the hash. The secret goes to standard output and nowhere else: no log line, no file.
 
+``gateway certificate --ca-dir DIR --output OUT`` issues the gateway's HTTPS certificate
+from the local CA of a secured development cluster (``<data dir>/tls``), for the hosts
+given (default ``127.0.0.1`` and ``localhost``).
+
 ``gateway openapi --output docs/api/openapi.json`` writes the OpenAPI 3.1 document generated
 from the data standard (a unit test compares the repository's copy with it); without
 ``--output`` the document goes to stdout.
@@ -39,6 +43,7 @@ def add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     gateway_sub = gateway.add_subparsers(dest="gateway_command", required=True, metavar="COMMAND")
     _add_client_secret_command(gateway_sub)
     _add_openapi_command(gateway_sub)
+    _add_certificate_command(gateway_sub)
 
 
 def _add_client_secret_command(
@@ -117,4 +122,44 @@ def _openapi(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(f"{args.output}: OpenAPI document of {len(standard)} event types")
+    return 0
+
+
+def _add_certificate_command(
+    gateway_sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    command = gateway_sub.add_parser(
+        "certificate",
+        help="issue the gateway's HTTPS certificate from the local development CA",
+        description="Issue spbe-gateway.pem (with the CA in its chain) and spbe-gateway.key "
+        "(0600) into OUTPUT, signed by the local CA of a secured development cluster. In "
+        "production the gateway uses the Pemda's own certificate instead.",
+    )
+    command.add_argument(
+        "--ca-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the folder of the local CA (ca.pem, ca.key): <cluster data dir>/tls",
+    )
+    command.add_argument("--output", "-o", type=Path, required=True, metavar="OUTPUT")
+    command.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="HOST",
+        help="a DNS name or IP address clients use (repeatable; default 127.0.0.1, localhost)",
+    )
+    command.set_defaults(handler=_certificate)
+
+
+def _certificate(args: argparse.Namespace) -> int:
+    from bus.localkafka.certificates import CertificateAuthority
+
+    hosts = args.hosts or ["127.0.0.1", "localhost"]
+    issued = CertificateAuthority.load(args.ca_dir).issue(
+        "spbe-gateway", hosts=hosts, folder=args.output
+    )
+    print(f"certificate: {issued.certificate}")
+    print(f"key: {issued.key}")
     return 0

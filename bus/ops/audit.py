@@ -15,6 +15,7 @@ Records name fields and offsets, never personal data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,30 @@ class AuditLog(Lifecycle):
             ) from exc
         offset: int = meta.offset
         return offset
+
+    async def record_many(self, entries: Sequence[AuditRecord]) -> None:
+        """Write ``entries`` in order and wait until the broker acknowledged every one.
+
+        For a service that audits every request: the records of many requests travel in
+        one batch instead of one round trip each.
+        """
+        if self._producer is None:
+            raise LifecycleError(
+                "the audit log is not started",
+                fix="use 'async with AuditLog(...)' or await audit.start() first",
+            )
+        producer = self._producer
+        try:
+            sent = [
+                await producer.send(self.topic, e.to_bytes(), key=e.subscriber.encode("utf-8"))
+                for e in entries
+            ]
+            await asyncio.gather(*sent)
+        except KafkaError as exc:
+            raise AuditError(
+                f"{len(entries)} audit records could not be written to {self.topic}: {exc}",
+                fix="check the broker and this principal's WRITE on the audit topic",
+            ) from exc
 
 
 async def read_audit(

@@ -84,7 +84,8 @@ def _check(args: argparse.Namespace) -> int:
     subscribers = catalog.subscribers()
     print(
         f"catalogue valid: {len(catalog.stewards)} stewards, {len(catalog.topics)} topics, "
-        f"{len(catalog.subscriptions)} subscriptions ({len(subscribers)} subscribers)"
+        f"{len(catalog.subscriptions)} subscriptions ({len(subscribers)} subscribers), "
+        f"{len(catalog.api_clients)} API clients"
     )
     return 0
 

@@ -16,7 +16,14 @@ catalogue"):
   active: READ and DESCRIBE on those raw topics, WRITE and DESCRIBE on their active projected
   topics and on its own dead letter topics ``<topic>.dlq.spbe-contracts``, IDEMPOTENT_WRITE
   on the cluster, READ on its group ``spbe-contracts``, and READ, DESCRIBE and WRITE on
-  ``_spbe.schemas`` (it registers the projected schemas).
+  ``_spbe.schemas`` (it registers the projected schemas);
+* the REST gateway (``spbe-gateway``), while the catalogue has ``api_clients``: READ and
+  DESCRIBE on the projected topic of each active subscription a client names
+  (:func:`~bus.ops.api_clients.gateway_read_topics`), WRITE and DESCRIBE on its dead letter
+  topic of each (``<projected>.dlq.spbe-gateway``), READ on its group ``spbe-gateway``,
+  WRITE and DESCRIBE on the topics of each steward one of whose applications is a client,
+  IDEMPOTENT_WRITE on the cluster, READ and DESCRIBE on ``_spbe.schemas``, WRITE and
+  DESCRIBE on ``_spbe.audit``.
 
 Every binding is LITERAL, ALLOW, from any host. A subscription past its ``expires`` date
 grants nothing; one that expires within :data:`EXPIRY_WARNING_DAYS` is warned about.
@@ -35,6 +42,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final, Literal
 
+from bus.delivery import dlq_topic
+from bus.ops.api_clients import client_access, gateway_read_topics
+from bus.ops.audit import AUDIT_TOPIC
 from bus.ops.catalog import Catalog, Subscription
 from bus.ops.contract_topics import (
     SubscribedTopic,
@@ -44,6 +54,8 @@ from bus.ops.contract_topics import (
 from bus.ops.principals import (
     CONTRACT_SERVICE_GROUP,
     CONTRACT_SERVICE_PRINCIPAL,
+    GATEWAY_GROUP,
+    GATEWAY_PRINCIPAL,
     OPERATOR_PRINCIPAL,
 )
 from bus.registry import DEFAULT_TOPIC as SCHEMAS_TOPIC
@@ -251,6 +263,28 @@ def _contract_service(entries: list[SubscribedTopic]) -> PrincipalAccess | None:
     return PrincipalAccess(user, "service", "the contract service", frozenset(acls))
 
 
+def _gateway(catalog: Catalog, today: date) -> PrincipalAccess | None:
+    """The gateway's bindings; None when the catalogue has no API client."""
+    if not catalog.api_clients:
+        return None
+    user = GATEWAY_PRINCIPAL
+    acls = _schemas(user) | _topic(user, AUDIT_TOPIC, "WRITE", "DESCRIBE")
+    acls.add(AclEntry.allow(user, "CLUSTER", CLUSTER_RESOURCE, "IDEMPOTENT_WRITE"))
+    acls.add(_group(user, GATEWAY_GROUP))
+    for projected in gateway_read_topics(catalog, today):
+        acls |= _topic(user, projected, "READ", "DESCRIBE")
+        acls |= _topic(user, dlq_topic(projected, GATEWAY_GROUP), "WRITE", "DESCRIBE")
+    stewards: set[str] = set()
+    for entry in catalog.api_clients:
+        access = client_access(catalog, entry.client)
+        if access is not None and access.steward is not None:
+            stewards.add(access.steward)
+    for topic in catalog.topics:
+        if topic.steward in stewards:
+            acls |= _topic(user, topic.name, "WRITE", "DESCRIBE")
+    return PrincipalAccess(user, "service", "the REST gateway", frozenset(acls))
+
+
 def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
     """Every principal's bindings as the catalogue grants them on ``today``."""
     principals: dict[str, PrincipalAccess] = {}
@@ -304,6 +338,10 @@ def desired_access(catalog: Catalog, today: date) -> DesiredAccess:
         service = _contract_service(entries)
         if service is not None:
             principals[CONTRACT_SERVICE_PRINCIPAL] = service
+    gateway = _gateway(catalog, today)
+    if gateway is not None:
+        named.add(GATEWAY_PRINCIPAL)
+        principals[GATEWAY_PRINCIPAL] = gateway
     for user in sorted(named - set(principals)):
         if user == CONTRACT_SERVICE_PRINCIPAL:
             notes.append(

@@ -3,7 +3,8 @@
 ``deploy/catalog.yaml`` names the stewards (the OPDs whose applications own the data), the
 topics they publish (partitions, replication, retention, cleanup policy, classification,
 the event types each carries) and the subscriptions (who receives which topics, for what
-purpose, under which legal basis such as a PKS number, which fields, until when).
+purpose, under which legal basis such as a PKS number, which fields, until when) and the
+REST gateway's API clients (:mod:`bus.ops.api_clients`).
 
 Two levels of checking:
 
@@ -36,6 +37,7 @@ from bus.contract.pruning import check_allowed_path
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.errors import ConfigError
+from bus.ops.api_clients import ApiClient, api_client_problems
 from bus.ops.principals import APPLICATION_PATTERN, application_principal, principal_problems
 
 __all__ = [
@@ -175,6 +177,7 @@ class Catalog(_Model):
     topics: tuple[CatalogTopic, ...] = Field(min_length=1)
     subscriptions: tuple[Subscription, ...] = ()
     dead_letters: DeadLetterSettings = DeadLetterSettings()
+    api_clients: tuple[ApiClient, ...] = ()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Catalog:
@@ -220,6 +223,7 @@ class Catalog(_Model):
                     problems.append(
                         f"{where}.allowed_fields: {event_type} is not carried by its topics"
                     )
+        problems += api_client_problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from bus.errors import BusError
+from bus.ops.api_clients import gateway_dead_letter_topics
 from bus.ops.catalog import Catalog, CatalogTopic
 from bus.ops.contract_topics import contract_service_dead_letter_topics, subscribed_topics
 
@@ -167,7 +168,8 @@ class Plan:
 
 def desired_topics(catalog: Catalog) -> list[DesiredTopic]:
     """Every event topic; each subscription's projected topic of a restricted topic; the
-    dead letter topic of each subscriber per topic it reads; the contract service's.
+    dead letter topic of each subscriber per topic it reads; the contract service's; the
+    gateway's of each projected topic an API client's subscription reads.
 
     Expired subscriptions count: a topic holds what was delivered and apply deletes none.
     """
@@ -180,6 +182,8 @@ def desired_topics(catalog: Catalog) -> list[DesiredTopic]:
         result.append(_dead_letters(catalog, source, entry.dead_letter_topic))
     for raw in sorted({e.raw_topic for e in entries if e.projected}):
         (dead,) = contract_service_dead_letter_topics(e for e in entries if e.raw_topic == raw)
+        result.append(_dead_letters(catalog, catalog.topic(raw), dead))
+    for raw, dead in gateway_dead_letter_topics(catalog):
         result.append(_dead_letters(catalog, catalog.topic(raw), dead))
     return result
 

@@ -4,7 +4,9 @@ A steward application is ``<steward id lowercased>-<application>`` (``disdukcapi
 ``ID/PEMDA-3273/DISDUKCAPIL/siak``); a subscriber is its ``subscriber`` id; the operator is
 :data:`OPERATOR_PRINCIPAL`, a super user the catalogue never names; the contract service,
 which alone reads restricted topics for their subscribers, is
-:data:`CONTRACT_SERVICE_PRINCIPAL`. No two may be the same.
+:data:`CONTRACT_SERVICE_PRINCIPAL`; the REST gateway, which reads projected topics for the
+catalogue's API clients and posts for steward applications, is :data:`GATEWAY_PRINCIPAL`.
+No two may be the same.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ __all__ = [
     "APPLICATION_PATTERN",
     "CONTRACT_SERVICE_GROUP",
     "CONTRACT_SERVICE_PRINCIPAL",
+    "GATEWAY_GROUP",
+    "GATEWAY_PRINCIPAL",
     "OPERATOR_PRINCIPAL",
+    "RESERVED_PRINCIPALS",
     "application_principal",
     "principal_problems",
 ]
@@ -30,10 +35,18 @@ OPERATOR_PRINCIPAL: Final = "spbe-operator"
 CONTRACT_SERVICE_PRINCIPAL: Final = "spbe-contracts"
 #: The contract service's consumer group.
 CONTRACT_SERVICE_GROUP: Final = "spbe-contracts"
-_RESERVED: Final = {
+#: The REST gateway (``adapters.gateway``): reads the projected topics of the subscriptions
+#: API clients name, writes the topics of stewards whose applications are API clients.
+GATEWAY_PRINCIPAL: Final = "spbe-gateway"
+#: The gateway's consumer group.
+GATEWAY_GROUP: Final = "spbe-gateway"
+#: Principal -> whose it is; the catalogue may give none of them to anything else.
+RESERVED_PRINCIPALS: Final = {
     OPERATOR_PRINCIPAL: "the operator's",
     CONTRACT_SERVICE_PRINCIPAL: "the contract service's",
+    GATEWAY_PRINCIPAL: "the gateway's",
 }
+_RESERVED: Final = RESERVED_PRINCIPALS
 
 
 def application_principal(steward_id: str, application: str) -> str:
@@ -44,8 +57,8 @@ def principal_problems(
     stewards: Sequence[tuple[str, Sequence[str]]], subscribers: Sequence[str]
 ) -> list[str]:
     """Every principal that is not its own, with its key path: an application listed twice,
-    an application principal that is a subscriber id, the operator or the contract service,
-    a subscriber called after the operator or the contract service.
+    an application principal that is a subscriber id or a reserved principal (the operator,
+    the contract service, the gateway), a subscriber called after a reserved principal.
 
     ``stewards`` holds (steward id, applications) in catalogue order, ``subscribers`` the
     ``subscriber`` of each subscription in order.

@@ -1,6 +1,8 @@
 """``catalog apply`` provisions subscription contracts on the secured broker: the contract
 service alone reads the raw restricted topic, each subscriber reads only its projected topic,
-and a subscriber's own credentials find no field outside its contract."""
+and a subscriber's own credentials find no field outside its contract. The REST gateway reads
+the projections its API clients' subscriptions name and writes for the steward's application,
+never reading the raw topic."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from bus.errors import BusError
 from bus.ops.access import rotate_password
 from bus.ops.audit import AuditLog
 from bus.ops.catalog import Catalog, Subscription, default_catalog_path
-from bus.ops.principals import CONTRACT_SERVICE_PRINCIPAL
+from bus.ops.principals import CONTRACT_SERVICE_PRINCIPAL, GATEWAY_GROUP, GATEWAY_PRINCIPAL
 from bus.publisher import Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
 from tests.integration.test_access import eventually, of, provision
@@ -54,7 +56,8 @@ def catalogue(
     tag: str, *, dpmptsp: bool = True, dinsos_expires: date = date(2027, 12, 31)
 ) -> Catalog:
     """Disdukcapil's restricted penduduk topic; DPMPTSP and Dinsos subscribe to it with the
-    fields the shipped catalogue allows them."""
+    fields the shipped catalogue allows them. SIAK posts through the gateway, and a DPMPTSP
+    application reads DPMPTSP's subscription through it."""
     raw = f"spbe.dukcapil{tag}.penduduk.v1"
 
     def subscription(opd: str, fields: list[str], expires: date) -> dict[str, Any]:
@@ -69,9 +72,17 @@ def catalogue(
         }
 
     subscriptions = [subscription("DINSOS", shipped_fields("dinsos-penduduk"), dinsos_expires)]
+    clients: list[dict[str, Any]] = [{"client": f"disdukcapil-siak{tag}", "opd": "DISDUKCAPIL"}]
     if dpmptsp:
         subscriptions.insert(
             0, subscription("DPMPTSP", shipped_fields("dpmptsp-penduduk"), date(2027, 12, 31))
+        )
+        clients.append(
+            {
+                "client": f"dpmptsp-portal{tag}",
+                "opd": "DPMPTSP",
+                "subscriptions": [f"dpmptsp-{tag}"],
+            }
         )
     return Catalog.model_validate(
         {
@@ -96,19 +107,21 @@ def catalogue(
                 }
             ],
             "subscriptions": subscriptions,
+            "api_clients": clients,
         }
     )
 
 
-async def contract_service_connection(operator: KafkaConnection, handover: Path) -> KafkaConnection:
-    """The contract service's hand-over credentials. An earlier apply on this broker may have
-    created its user (one per cluster): then a rotation hands over a new password."""
-    path = handover / f"{CONTRACT_SERVICE_PRINCIPAL}.json"
+async def service_connection(
+    operator: KafkaConnection, handover: Path, principal: str = CONTRACT_SERVICE_PRINCIPAL
+) -> KafkaConnection:
+    """A service's hand-over credentials (the contract service's, the gateway's). An earlier
+    apply on this broker may have created its user (one per cluster): then a rotation hands
+    over a new password."""
+    path = handover / f"{principal}.json"
     if not path.exists():
         async with AuditLog(operator) as audit:
-            path = await rotate_password(
-                operator, CONTRACT_SERVICE_PRINCIPAL, handover_dir=handover, audit=audit
-            )
+            path = await rotate_password(operator, principal, handover_dir=handover, audit=audit)
     return of(path)
 
 
@@ -168,7 +181,7 @@ async def test_a_subscriber_reads_only_its_projection_and_loses_it_on_the_next_a
         pairwise_secret=SecretBytes(PAIRWISE_SECRET),
         ledger=ledger,
         ledger_secret=SecretBytes(LEDGER_SECRET),
-        kafka=await contract_service_connection(secured_kafka, tmp_path),
+        kafka=await service_connection(secured_kafka, tmp_path),
         today=lambda: TODAY,
     )
     async with service:
@@ -216,6 +229,32 @@ async def test_a_subscriber_reads_only_its_projection_and_loses_it_on_the_next_a
     assert not mine_keys & their_keys, "two subscribers' keys of one NIK differ"
     assert not {e.nik.encode() for e in events} & (mine_keys | their_keys)
 
+    # The gateway, with its hand-over credentials, reads DPMPTSP's projection (a client names
+    # it), neither Dinsos's (none does) nor the raw topic, and writes it for SIAK.
+    gateway = await service_connection(secured_kafka, tmp_path, GATEWAY_PRINCIPAL)
+
+    async def gateway_reads_mine() -> bool:
+        return await read_refusal(gateway, mine, GATEWAY_GROUP) is None
+
+    await eventually(gateway_reads_mine, "the gateway reads its client's projection")
+    refused = await read_refusal(gateway, raw, GATEWAY_GROUP)
+    assert isinstance(refused, TopicAuthorizationFailedError), refused
+    refused = await read_refusal(gateway, theirs, GATEWAY_GROUP)
+    assert isinstance(refused, TopicAuthorizationFailedError), refused
+    as_gateway = config.model_copy(
+        update={"bootstrap_servers": gateway.bootstrap_servers, "security": gateway.security}
+    )
+
+    async def gateway_publishes() -> bool:
+        try:
+            async with Publisher(as_gateway) as publisher:
+                result = await publisher.publish(penduduk(3))
+        except BusError:
+            return False  # the rotated password may still be on its way to the brokers
+        return result.topic == raw
+
+    await eventually(gateway_publishes, "the gateway publishes SIAK's event to its topic")
+
     # DPMPTSP leaves the catalogue and Dinsos's agreement expires: the next apply revokes.
     later = catalogue(tag, dpmptsp=False, dinsos_expires=TODAY)
     second = await provision(
@@ -228,7 +267,9 @@ async def test_a_subscriber_reads_only_its_projection_and_loses_it_on_the_next_a
         (CONTRACT_SERVICE_PRINCIPAL, mine, "WRITE"),
         (CONTRACT_SERVICE_PRINCIPAL, theirs, "WRITE"),
         (CONTRACT_SERVICE_PRINCIPAL, raw, "READ"),
+        (GATEWAY_PRINCIPAL, mine, "READ"),
     } <= revoked
+    assert (GATEWAY_PRINCIPAL, raw, "WRITE") not in revoked, "SIAK still posts through it"
     assert second.after.in_sync, second.after.render()
 
     async def mine_refused() -> bool:

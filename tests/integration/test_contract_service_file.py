@@ -108,6 +108,7 @@ class Scene:
             if widen and sub["subscriber"] == "dpmptsp-penduduk":
                 sub["allowed_fields"][PENDUDUK] = [*sub["allowed_fields"][PENDUDUK], "no_kk"]
         data["subscriptions"] = subscriptions
+        data.pop("api_clients", None)  # the gateway's clients name other subscriptions
         path = self.tmp_path / name
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path

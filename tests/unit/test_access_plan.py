@@ -87,23 +87,26 @@ def test_dinkes_may_read_its_projection_only_and_write_nothing_of_disdukcapil() 
     writers = {
         a.user for a in desired.acls if a.resource_name == PENDUDUK and a.operation == "WRITE"
     }
-    assert writers == {"disdukcapil-siak"}
+    assert writers == {"disdukcapil-siak", "spbe-gateway"}  # siak also posts via the gateway
 
 
 def test_a_restricted_topic_is_read_by_its_contract_service_alone() -> None:
-    """Of the subscribers, none reads a raw topic; each projection has one reader."""
+    """Of the subscribers, none reads a raw topic; each projection has one reader, and the
+    gateway too where an API client names the subscription."""
     desired = desired_access(shipped(), TODAY)
     raw_topics = {PENDUDUK, IZIN, UMKM, PAJAK}
     readers = {
         a.user for a in desired.acls if a.resource_name in raw_topics and a.operation == "READ"
     }
     assert readers == {"spbe-contracts"}
+    via_gateway = {name for c in shipped().api_clients for name in c.subscriptions}
     for sub in shipped().subscriptions:
         (topic,) = sub.topics
         projected = f"{topic}.for.{sub.subscriber}"
+        gateway = {"spbe-gateway"} if sub.subscriber in via_gateway else set()
         assert {
             a.user for a in desired.acls if a.resource_name == projected and a.operation == "READ"
-        } == {sub.subscriber}
+        } == {sub.subscriber} | gateway
         assert {
             a.user for a in desired.acls if a.resource_name == projected and a.operation == "WRITE"
         } == {"spbe-contracts"}
@@ -114,6 +117,7 @@ def test_the_contract_service_reads_raw_writes_projections_and_registers_their_s
     data["subscriptions"] = [
         s for s in data["subscriptions"] if s["subscriber"] in {"dinsos-penduduk", "bapenda-izin"}
     ]
+    data.pop("api_clients")
     access = desired_access(Catalog.model_validate(data), TODAY).principals["spbe-contracts"]
     assert access.kind == "service"
     user = "spbe-contracts"
@@ -135,6 +139,7 @@ def test_a_topic_below_restricted_is_read_directly_without_the_contract_service(
     for topic in data["topics"]:
         topic["classification"] = "confidential" if topic["name"] == PAJAK else "restricted"
     data["subscriptions"] = [s for s in data["subscriptions"] if s["topics"] == [PAJAK]]
+    data.pop("api_clients")
     desired = desired_access(Catalog.model_validate(data), TODAY)
     assert desired.principals["bpkad-pajak"].acls == (
         allow("bpkad-pajak", "TOPIC", PAJAK, "READ", "DESCRIBE")
@@ -171,8 +176,9 @@ def test_every_principal_of_the_shipped_catalogue() -> None:
     desired = desired_access(shipped(), TODAY)
     apps = {"disdukcapil-siak", "dpmptsp-sicantik", "dinkopukm-siumkm", "bapenda-sipd"}
     subscribers = {s.subscriber for s in shipped().subscriptions}
-    assert set(desired.principals) == apps | subscribers | {"spbe-contracts"}
-    assert desired.named == apps | subscribers | {"spbe-contracts"}
+    services = {"spbe-contracts", "spbe-gateway"}
+    assert set(desired.principals) == apps | subscribers | services
+    assert desired.named == apps | subscribers | services
     assert all(a.pattern_type == "LITERAL" and a.host == "*" for a in desired.acls)
     assert all(a.permission == "ALLOW" for a in desired.acls)
     assert "spbe-operator" not in desired.named
@@ -211,9 +217,13 @@ def test_an_expired_subscription_revokes_only_its_own_grants() -> None:
     plan = compute_access_plan(after, cluster)
     assert not plan.grants
     assert not plan.users
-    assert set(plan.revocations) == before.principals["dpmptsp-penduduk"].acls | allow(
-        "spbe-contracts", "TOPIC", f"{PENDUDUK}.for.dpmptsp-penduduk", "WRITE", "DESCRIBE"
-    )
+    mine = f"{PENDUDUK}.for.dpmptsp-penduduk"
+    assert set(plan.revocations) == (
+        before.principals["dpmptsp-penduduk"].acls
+        | allow("spbe-contracts", "TOPIC", mine, "WRITE", "DESCRIBE")
+        | allow("spbe-gateway", "TOPIC", mine, "READ", "DESCRIBE")
+        | allow("spbe-gateway", "TOPIC", f"{mine}.dlq.spbe-gateway", "WRITE", "DESCRIBE")
+    ), "dpmptsp-sicantik names it: the gateway stops reading it too"
     assert "dpmptsp-penduduk" in plan.render()
 
 

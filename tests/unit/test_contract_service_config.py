@@ -105,6 +105,7 @@ def test_an_unknown_catalogue_path_is_named(tmp_path: Path) -> None:
 def test_a_catalogue_without_subscriptions_is_refused(tmp_path: Path) -> None:
     data = yaml.safe_load(default_catalog_path().read_text(encoding="utf-8"))
     data["subscriptions"] = []
+    data.pop("api_clients")  # they name subscriptions
     path = tmp_path / "catalog.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     assert "has no subscriptions, so the contract service has nothing to deliver" in refused(

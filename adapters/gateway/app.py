@@ -60,7 +60,9 @@ class _TooLarge(Exception):
     pass
 
 
-def _json(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+def _json(
+    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+) -> Response:
     return JSONResponse(dict(body), status_code=status, headers=dict(headers or {}))
 
 
@@ -176,7 +178,9 @@ class GatewayApp:
         challenge = f'Bearer {_REALM}, error="invalid_token", error_description="{description}"'
         return problem_response(doc, {"WWW-Authenticate": challenge})
 
-    async def _serve(self, request: Request, endpoint: str, scope: str, handler: Handler) -> Response:
+    async def _serve(
+        self, request: Request, endpoint: str, scope: str, handler: Handler
+    ) -> Response:
         started = time.perf_counter()
         client = ANONYMOUS
         call: ApiCall | None = None
@@ -334,6 +338,7 @@ class GatewayApp:
         self, request: Request, access: ClientAccess, event_name: str, endpoint: str
     ) -> tuple[Response, ApiCall]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        response: Response
         if media not in _JSON_TYPES:
             doc = problem(
                 415,

@@ -111,13 +111,15 @@ class Gateway(Lifecycle):
         await ingress.start()
         topics = self._read_topics()
         if topics:
-            subscription = SubscriberConfig(
-                bootstrap_servers=config.bootstrap_servers,
-                security=config.security,
-                subscriber_id=config.group_id,
-                topics=tuple(topics),
-                **({"registry_topic": config.registry_topic} if config.registry_topic else {}),
-            )
+            settings: dict[str, Any] = {
+                "bootstrap_servers": config.bootstrap_servers,
+                "security": config.security,
+                "subscriber_id": config.group_id,
+                "topics": tuple(topics),
+            }
+            if config.registry_topic:
+                settings["registry_topic"] = config.registry_topic
+            subscription = SubscriberConfig.model_validate(settings)
             self._subscriber = Subscriber(subscription, models, batch_handler=models.apply_batch)
             await self._subscriber.start()
         examples = {name: example(name) for name in standard}

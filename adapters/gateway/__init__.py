@@ -6,4 +6,15 @@ Clients authenticate with OAuth 2.0 client credentials for short-lived JWT beare
 (docs/api.md).
 """
 
-__all__: list[str] = []
+from adapters.gateway.config import GatewayClient, GatewayConfig, RateLimit
+from adapters.gateway.errors import GatewayError, TokenRejected
+from adapters.gateway.service import Gateway
+
+__all__ = [
+    "Gateway",
+    "GatewayClient",
+    "GatewayConfig",
+    "GatewayError",
+    "RateLimit",
+    "TokenRejected",
+]

@@ -15,29 +15,26 @@ for ``WWW-Authenticate``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote_plus
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from adapters.db import run_sync
 from adapters.gateway.audit import ApiAudit, ApiCall
 from adapters.gateway.config import GatewayConfig
 from adapters.gateway.egress import Answer, Egress
 from adapters.gateway.errors import TokenRejected
+from adapters.gateway.http import BodyTooLarge, json_response, outcome_of, read_body
 from adapters.gateway.ingress import Ingress
 from adapters.gateway.metrics import ANONYMOUS, PERSONS, observe_request
 from adapters.gateway.problems import problem, problem_response
 from adapters.gateway.ratelimit import RateLimiter, retry_after_header
-from adapters.gateway.secrets import hash_client_secret, verify_client_secret
+from adapters.gateway.token_endpoint import REALM, SCOPE_PUBLISH, SCOPE_READ, TokenEndpoint
 from adapters.gateway.tokens import TokenClaims, TokenIssuer
 from bus.logs import get_logger
 from bus.ops.api_clients import ClientAccess
@@ -46,41 +43,10 @@ __all__ = ["SCOPE_PUBLISH", "SCOPE_READ", "GatewayApp"]
 
 log = get_logger("adapters.gateway")
 
-SCOPE_PUBLISH: Final = "events:publish"
-SCOPE_READ: Final = "data:read"
-_REALM: Final = 'realm="spbe-bus"'
+_REALM: Final = REALM
 _JSON_TYPES: Final = ("application/json", "application/cloudevents+json")
-#: Checked against when the client id is unknown, so a wrong id costs what a wrong secret does.
-_NOBODY: Final = hash_client_secret("no client has this secret")
 
 Handler = Callable[[Request, ClientAccess], Awaitable[tuple[Response, ApiCall]]]
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _json(
-    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    return JSONResponse(dict(body), status_code=status, headers=dict(headers or {}))
-
-
-def _oauth_error(
-    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    """An RFC 6749 §5.2 error answer of the token endpoint."""
-    body = {"error": error, "error_description": description}
-    return _json(status, body, {"Cache-Control": "no-store", **(headers or {})})
-
-
-def _scopes_of(access: ClientAccess) -> set[str]:
-    scopes = set()
-    if access.postable:
-        scopes.add(SCOPE_PUBLISH)
-    if access.subscriptions:
-        scopes.add(SCOPE_READ)
-    return scopes
 
 
 class GatewayApp:
@@ -107,7 +73,7 @@ class GatewayApp:
         self._hashes = {c.id: c.secret_hash for c in config.clients}
         limit = config.rate_limit
         self._limiter = RateLimiter(limit.requests_per_s, limit.burst)
-        self._token_limiter = RateLimiter(limit.requests_per_s, limit.burst)
+        self._tokens = TokenEndpoint(config, issuer)
 
     def asgi(self) -> Starlette:
         """The ASGI application uvicorn serves."""
@@ -126,20 +92,6 @@ class GatewayApp:
         )
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    async def _body(self, request: Request) -> bytes:
-        limit = self.config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise _TooLarge
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _too_large(self) -> Response:
         detail = f"the request body is larger than {self.config.max_body_bytes} bytes"
@@ -208,7 +160,7 @@ class GatewayApp:
             method=request.method,
             endpoint=endpoint,
             status=status,
-            outcome=_outcome_of(response),
+            outcome=outcome_of(response),
         )
         self._audit.record(call)
         if call.persons and call.subscription:
@@ -242,7 +194,7 @@ class GatewayApp:
     async def token(self, request: Request) -> Response:
         """``POST /oauth/token``: client credentials for a bearer token."""
         started = time.perf_counter()
-        response, client = await self._token(request)
+        response, client = await self._tokens.answer(request)
         seconds = time.perf_counter() - started
         observe_request("/oauth/token", client, response.status_code, seconds)
         self._audit.record(
@@ -251,7 +203,7 @@ class GatewayApp:
                 method="POST",
                 endpoint="/oauth/token",
                 status=response.status_code,
-                outcome=_outcome_of(response),
+                outcome=outcome_of(response),
             )
         )
         log.info(
@@ -261,59 +213,6 @@ class GatewayApp:
             ms=round(seconds * 1000, 2),
         )
         return response
-
-    async def _token(self, request: Request) -> tuple[Response, str]:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/x-www-form-urlencoded":
-            return _oauth_error(
-                400, "invalid_request", "send the form as application/x-www-form-urlencoded"
-            ), ANONYMOUS
-        try:
-            text = (await self._body(request)).decode("ascii")
-            form = dict(parse_qsl(text, strict_parsing=False))
-        except _TooLarge:
-            return _oauth_error(400, "invalid_request", "the request body is too large"), ANONYMOUS
-        except UnicodeDecodeError:
-            return _oauth_error(400, "invalid_request", "the form is not ASCII"), ANONYMOUS
-        credentials = _client_credentials(request.headers.get("authorization"), form)
-        if isinstance(credentials, Response):
-            return credentials, ANONYMOUS
-        client_id, secret, basic = credentials
-        if form.get("grant_type") != "client_credentials":
-            if "grant_type" not in form:
-                return _oauth_error(400, "invalid_request", "grant_type is missing"), ANONYMOUS
-            return _oauth_error(
-                400, "unsupported_grant_type", "only client_credentials is supported"
-            ), ANONYMOUS
-        if self._token_limiter.take(client_id) > 0:
-            wait = retry_after_header(self._token_limiter.take(client_id))
-            return _oauth_error(
-                429, "slow_down", "too many token requests", {"Retry-After": wait}
-            ), ANONYMOUS
-        hashed = self._hashes.get(client_id)
-        valid = await run_sync(verify_client_secret, secret, hashed or _NOBODY)
-        access = self.config.access_of(client_id) if hashed is not None else None
-        if not valid or access is None:
-            challenge = {"WWW-Authenticate": f"Basic {_REALM}"} if basic else {}
-            return _oauth_error(
-                401, "invalid_client", "unknown client or wrong secret", challenge
-            ), ANONYMOUS
-        allowed = _scopes_of(access)
-        requested = set(form.get("scope", "").split()) or allowed
-        if not requested <= allowed:
-            return _oauth_error(
-                400,
-                "invalid_scope",
-                f"this client may have only: {' '.join(sorted(allowed)) or 'no scope'}",
-            ), client_id
-        issued = self._issuer.issue(client_id, " ".join(sorted(requested)))
-        body = {
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-        }
-        return _json(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"}), client_id
 
     # -- ingress -----------------------------------------------------------------------------
 
@@ -349,8 +248,8 @@ class GatewayApp:
             response = problem_response(doc)
         else:
             try:
-                body = await self._body(request)
-            except _TooLarge:
+                body = await read_body(request, self.config.max_body_bytes)
+            except BodyTooLarge:
                 response = self._too_large()
             else:
                 result = await self._ingress.post(
@@ -362,13 +261,13 @@ class GatewayApp:
                 if result.status >= 400:
                     response = problem_response(result.body, headers)
                 else:
-                    response = _json(result.status, result.body, headers)
+                    response = json_response(result.status, result.body, headers)
         call = ApiCall(
             client=access.client,
             method="POST",
             endpoint=endpoint,
             status=response.status_code,
-            outcome=_outcome_of(response),
+            outcome=outcome_of(response),
             topics=(),
             details={"event": event_name if event_name.isidentifier() else "?"},
         )
@@ -434,7 +333,7 @@ class GatewayApp:
             response = problem_response(answer.body, answer.headers)
         else:
             assert answer.body is not None
-            response = _json(answer.status, answer.body, answer.headers)
+            response = json_response(answer.status, answer.body, answer.headers)
         sub = answer.subscription
         call = ApiCall(
             client=access.client,
@@ -455,7 +354,7 @@ class GatewayApp:
     async def healthz(self, request: Request) -> Response:
         """``GET /healthz``: 200 while ingress and the read models run, else 503."""
         state = dict(self._health())
-        return _json(200 if state.get("status") == "ok" else 503, state)
+        return json_response(200 if state.get("status") == "ok" else 503, state)
 
     async def metrics(self, request: Request) -> Response:
         """``GET /metrics``: the process's Prometheus metrics."""
@@ -463,52 +362,4 @@ class GatewayApp:
 
     async def openapi(self, request: Request) -> Response:
         """``GET /openapi.json``: the OpenAPI 3.1 document generated from the standard."""
-        return _json(200, self._openapi)
-
-
-def _outcome_of(response: Response) -> str:
-    status = response.status_code
-    if status < 300:
-        return "ok"
-    if status == 304:
-        return "not-modified"
-    return {
-        401: "unauthenticated",
-        403: "forbidden",
-        404: "not-found",
-        413: "body-too-large",
-        415: "unsupported-media-type",
-        429: "rate-limited",
-    }.get(status, f"status-{status}")
-
-
-def _client_credentials(
-    authorization: str | None, form: Mapping[str, str]
-) -> tuple[str, str, bool] | Response:
-    """(client_id, secret, given by Basic) from the Basic header or the form (RFC 6749 §2.3.1)."""
-    in_form = "client_id" in form or "client_secret" in form
-    if authorization:
-        kind, _, encoded = authorization.partition(" ")
-        if kind.lower() != "basic":
-            return _oauth_error(400, "invalid_request", "use HTTP Basic client authentication")
-        if in_form:
-            return _oauth_error(
-                400, "invalid_request", "authenticate with Basic or the form, not both"
-            )
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return _oauth_error(401, "invalid_client", "the Basic credentials are not base64")
-        client_id, sep, secret = decoded.partition(":")
-        if not sep:
-            return _oauth_error(401, "invalid_client", "the Basic credentials have no ':'")
-        return unquote_plus(client_id), unquote_plus(secret), True
-    client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-    if not client_id or not secret:
-        return _oauth_error(
-            401,
-            "invalid_client",
-            "authenticate with HTTP Basic or client_id and client_secret",
-            {"WWW-Authenticate": f"Basic {_REALM}"},
-        )
-    return client_id, secret, False
+        return json_response(200, self._openapi)

@@ -22,32 +22,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn
 
+from adapters.gateway.problems import problem
 from bus.contract.events import SpbeEvent
 from bus.contract.schema import AvroSchema
 from bus.contract.standard import load_standard
 from bus.contract.validation import known_event_names, validate_json_event
 from bus.errors import ContractError, EventValidationError
 
-__all__ = ["BodyRejected", "parse_event", "problem_document"]
-
-_PROBLEM_TYPE_BASE: Final = "urn:spbe:problem:"
-
-
-def problem_document(status: int, name: str, title: str, detail: str, **ext: Any) -> dict[str, Any]:
-    """An RFC 9457 problem document: ``type`` (urn:spbe:problem:<name>), ``title``,
-    ``status``, ``detail`` and the extensions (``errors=[{field, problem, rule}]``).
-
-    Temporary: it moves to ``adapters.gateway.problems.problem`` (same arguments, same shape).
-    """
-    return {
-        "type": _PROBLEM_TYPE_BASE + name,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **ext,
-    }
+__all__ = ["BodyRejected", "parse_event"]
 
 
 class BodyRejected(ContractError):
@@ -75,9 +59,7 @@ def _no_constant(_name: str) -> NoReturn:
 
 
 def _malformed(detail: str, **ext: Any) -> BodyRejected:
-    return BodyRejected(
-        400, problem_document(400, "malformed-json", "The body is not JSON", detail, **ext)
-    )
+    return BodyRejected(400, problem(400, "malformed-json", "The body is not JSON", detail, **ext))
 
 
 def _decode(body: bytes) -> Any:
@@ -86,7 +68,7 @@ def _decode(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         title = "The body is not UTF-8"
         detail = f"byte {exc.start} of the body is not UTF-8; send JSON encoded as UTF-8"
-        raise BodyRejected(400, problem_document(400, "not-utf-8", title, detail)) from None
+        raise BodyRejected(400, problem(400, "not-utf-8", title, detail)) from None
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -107,22 +89,18 @@ def parse_event(
     if event_name not in known:
         title = "Unknown event type"
         detail = "the data standard has no event type of this name; post one of `known`"
-        raise BodyRejected(
-            404, problem_document(404, "unknown-event-type", title, detail, known=known)
-        )
+        raise BodyRejected(404, problem(404, "unknown-event-type", title, detail, known=known))
     data = _decode(body)
     if not isinstance(data, dict):
         kind = "an array" if isinstance(data, list) else "not an object"
         title = "The body is not a JSON object"
         detail = f"the body is {kind}; an event is one JSON object of its fields"
-        raise BodyRejected(400, problem_document(400, "not-an-object", title, detail))
+        raise BodyRejected(400, problem(400, "not-an-object", title, detail))
     try:
         return validate_json_event(event_name, data, standard)
     except EventValidationError as exc:
         errors = [{"field": p.field, "problem": p.problem, "rule": p.rule} for p in exc.problems]
         count = len(errors)
         detail = f"{event_name} breaks {count} rule{'s' if count != 1 else ''} of the data standard"
-        document = problem_document(
-            422, "invalid-event", "The event is not valid", detail, errors=errors
-        )
+        document = problem(422, "invalid-event", "The event is not valid", detail, errors=errors)
         raise BodyRejected(422, document) from None

@@ -26,6 +26,7 @@ from typing import Any, Final
 from adapters.db import run_sync
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
+    MAX_PAGE_LIMIT,
     PaymentView,
     PersonView,
     ReadModelQueryError,
@@ -191,8 +192,10 @@ class Egress:
     def _limit(self, limit: str | None) -> int | Answer:
         if limit is None:
             return self._page_limit
-        if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-            return _bad_parameter("limit", "is not a whole number from 1 to 1000", "page size")
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE_LIMIT:
+            return _bad_parameter(
+                "limit", f"is not a whole number from 1 to {MAX_PAGE_LIMIT}", "page size"
+            )
         return int(limit)
 
     async def person(self, access: ClientAccess, nik: str, if_none_match: str | None) -> Answer:

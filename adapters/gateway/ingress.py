@@ -34,7 +34,6 @@ from pydantic import SecretBytes
 
 from adapters.db import run_sync
 from adapters.gateway.bodies import BodyRejected, parse_event
-from adapters.gateway.bodies import problem_document as _problem
 from adapters.gateway.idempotency import (
     IdempotencyStore,
     Mismatch,
@@ -45,6 +44,7 @@ from adapters.gateway.idempotency import (
     parse_idempotency_key,
     request_fingerprint,
 )
+from adapters.gateway.problems import problem as _problem
 from bus.connection import KafkaConnection
 from bus.contract.envelope import new_event_id, steward_of
 from bus.contract.events import SpbeEvent

@@ -52,6 +52,7 @@ DEFAULT_SERVER_URL: Final = "https://127.0.0.1:8443"
 _UMKM: Final = "UmkmTerdaftar"
 _PENDUDUK: Final = "PendudukUpdated"
 _PAJAK: Final = "PajakDaerahDibayar"
+_KEMATIAN: Final = "KematianDicatat"
 _DESCRIPTION: Final = """\
 JSON over HTTPS for OPD applications that do not speak Kafka. A steward's application
 posts the events of the data standard (*Standar Data*); a subscriber reads the fields its
@@ -91,6 +92,15 @@ def openapi_document(
     for name in names:
         schemas[name] = _event_component(standard[name], examples.get(name))
     schemas.update(_view("PendudukData", schemas[_PENDUDUK], "penduduk"))
+    kematian = optional_fields(
+        {k: v for k, v in schemas[_KEMATIAN].items() if not k.startswith("x-")}
+    )
+    kematian.pop("examples", None)
+    kematian["description"] = (
+        "The resident's death record (KematianDicatat), when the subscription receives it: "
+        "only its allowed fields."
+    )
+    schemas["PendudukData"]["properties"]["kematian"] = kematian
     schemas.update(_view("PajakData", schemas[_PAJAK], "pajak"))
     schemas.update(SHARED_SCHEMAS)
     return {

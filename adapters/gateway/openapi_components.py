@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from adapters.gateway.json_schema import REF_PATTERNS
+from adapters.gateway.readmodels_queries import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from bus.contract.refcodes import RefCode
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "responses",
 ]
 
-DEFAULT_PAGE_LIMIT: Final = 100
-MAX_PAGE_LIMIT: Final = 1000
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 SCOPE_PUBLISH: Final = "events:publish"
 SCOPE_READ: Final = "data:read"

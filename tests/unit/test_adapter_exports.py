@@ -15,6 +15,7 @@ PACKAGES = [
     "adapters.sinks.webhook",
     "adapters.ledger",
     "adapters.contracts",
+    "adapters.gateway",
 ]
 
 

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from adapters.gateway.secrets import hash_client_secret
 from adapters.kinds import KINDS
 from adapters.runner import load_adapter
 from bus.cli.main import main
 from bus.errors import ConfigError
+from bus.localkafka.certificates import CertificateAuthority
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "adapters"
 FILES = sorted(DEPLOY.glob("*.yaml"))
+SECRET_HASH = hash_client_secret("a client secret of the tests")
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +26,12 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DINKES_WEBHOOK_SECRET", "webhook-secret-of-at-least-16-bytes")
     monkeypatch.setenv("SPBE_CONTRACTS_PAIRWISE_SECRET", "pairwise-secret-of-at-least-16-bytes")
     monkeypatch.setenv("SPBE_LEDGER_SECRET", "ledger-secret-of-at-least-16-bytes")
+    issued = CertificateAuthority.create(tmp_path / "ca").issue("spbe-gateway")
+    monkeypatch.setenv("SPBE_GATEWAY_TLS_CERT", str(issued.certificate))
+    monkeypatch.setenv("SPBE_GATEWAY_TLS_KEY", str(issued.key))
+    monkeypatch.setenv("SPBE_GATEWAY_TOKEN_KEY", "token-key-of-at-least-thirty-two-bytes-0123")
+    for client in ("DINKOPUKM_SIUMKM", "DPMPTSP_SICANTIK"):
+        monkeypatch.setenv(f"SPBE_GATEWAY_{client}_HASH", SECRET_HASH)
 
 
 def test_every_kind_has_a_shipped_example() -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 
 from adapters.contracts import ContractServiceAdapter, ContractServiceConfig
 from adapters.db import create_engine
+from adapters.gateway import Gateway, GatewayConfig
 from adapters.kinds import KINDS, SinkKind, SourceKind
 from adapters.sinks.sql import SqlSink, SqlSinkConfig
 from adapters.sinks.webhook import WebhookSink, WebhookSinkConfig
@@ -22,12 +23,14 @@ from bus.lifecycle import Lifecycle
 BUILT = {
     "outbox-relay": OutboxRelay,
     "contract-service": ContractServiceAdapter,
+    "gateway": Gateway,
     "sql-sink": SqlSink,
     "webhook-sink": WebhookSink,
 }
 CONFIGS = {
     "outbox-relay": OutboxRelayConfig,
     "contract-service": ContractServiceConfig,
+    "gateway": GatewayConfig,
     "sql-sink": SqlSinkConfig,
     "webhook-sink": WebhookSinkConfig,
 }
@@ -65,8 +68,10 @@ def test_each_config_loads_from_a_file(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
 def test_each_secret_setting_is_a_secret_type(kind: str) -> None:
     for name, field in CONFIGS[kind].model_fields.items():
-        # A variable's name or a file's path is not the secret itself.
-        if not any(word in name for word in SECRET_WORDS) or name.endswith(("_env", "_file")):
+        # A variable's name, a file's path or a duration is not the secret itself.
+        if not any(word in name for word in SECRET_WORDS) or name.endswith(
+            ("_env", "_file", "_s")
+        ):
             continue
         kinds = {field.annotation, *get_args(field.annotation)}
         assert kinds & {SecretStr, SecretBytes}, f"{kind}: {name} is {field.annotation}"

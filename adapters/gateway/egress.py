@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any, Final
 
+import sqlalchemy as sa
+
 from adapters.db import run_sync
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
@@ -70,6 +72,10 @@ class Answer:
         if self.body is not None and self.status >= 400:
             return str(self.body.get("type", "")).rsplit(":", 1)[-1]
         return "ok"
+
+
+#: What a ledger that cannot record raises: the bus's errors, or the database's own.
+_LEDGER_FAILURES = (BusError, sa.exc.SQLAlchemyError)
 
 
 def _refused(status: int, name: str, title: str, detail: str, **ext: Any) -> Answer:
@@ -218,7 +224,7 @@ class Egress:
             return Answer(304, None, headers, subscription=subscription)
         try:
             await self._record(subscription, [view])
-        except BusError as exc:
+        except _LEDGER_FAILURES as exc:
             return self._ledger_down(subscription, exc)
         return Answer(200, {"data": _person_body(view)}, headers, 1, subscription)
 
@@ -251,7 +257,7 @@ class Egress:
         views = [v for v in page.items if v.document.get("nik")]
         try:
             await self._record(subscription, views)
-        except BusError as exc:
+        except _LEDGER_FAILURES as exc:
             return self._ledger_down(subscription, exc)
         body = {"data": [_person_body(v) for v in views], "next_cursor": page.next_cursor}
         return Answer(200, body, {}, len(views), subscription)
@@ -299,7 +305,7 @@ class Egress:
         body = {"data": [_payment_body(v) for v in page.items], "next_cursor": page.next_cursor}
         return Answer(200, body, {}, 0, subscription)
 
-    def _ledger_down(self, subscription: Subscription, exc: BusError) -> Answer:
+    def _ledger_down(self, subscription: Subscription, exc: Exception) -> Answer:
         log.error(
             "gateway.ledger_unavailable",
             subscription=subscription.subscriber,

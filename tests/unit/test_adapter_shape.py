@@ -69,9 +69,7 @@ def test_each_config_loads_from_a_file(kind: str) -> None:
 def test_each_secret_setting_is_a_secret_type(kind: str) -> None:
     for name, field in CONFIGS[kind].model_fields.items():
         # A variable's name, a file's path or a duration is not the secret itself.
-        if not any(word in name for word in SECRET_WORDS) or name.endswith(
-            ("_env", "_file", "_s")
-        ):
+        if not any(word in name for word in SECRET_WORDS) or name.endswith(("_env", "_file", "_s")):
             continue
         kinds = {field.annotation, *get_args(field.annotation)}
         assert kinds & {SecretStr, SecretBytes}, f"{kind}: {name} is {field.annotation}"

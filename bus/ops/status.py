@@ -1,7 +1,8 @@
 """``spbe-bus status``: each subscriber's lag, last applied event time and dead letters.
 
-For every subscriber of the catalogue (its consumer group id is its subscriber id) and
-every partition of its topics:
+For every subscriber of the catalogue (its consumer group id is its subscriber id), the
+REST gateway's read models (group ``spbe-gateway``, on its clients' projected topics) when
+the catalogue has ``api_clients``, and every partition of their topics:
 
 * ``committed``: the group's committed offset (``None``: it never committed there);
 * ``lag``: end offset minus committed offset (minus the start offset when nothing is
@@ -31,7 +32,9 @@ from bus.connection import KafkaConnection, as_connection
 from bus.delivery import dlq_topic
 from bus.errors import BusError
 from bus.ops.catalog import Catalog
+from bus.ops.api_clients import gateway_read_topics
 from bus.ops.contract_topics import read_topics
+from bus.ops.principals import GATEWAY_GROUP
 from bus.startup import LiveNodeAdmin, close_client, start_client
 
 __all__ = [
@@ -181,6 +184,9 @@ async def collect_status(
 ) -> StatusReport:
     """The status of every subscriber of ``catalog`` (or only of ``subscribers``)."""
     wanted = read_topics(catalog)  # a restricted topic's subscriber reads its projection
+    gateway = gateway_read_topics(catalog, datetime.now(UTC).date())
+    if gateway:  # the REST gateway's read models are a subscriber too
+        wanted[GATEWAY_GROUP] = tuple(gateway)
     if subscribers is not None:
         chosen = set(subscribers)
         unknown = chosen - set(wanted)

@@ -23,6 +23,8 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any, Final
 
+import sqlalchemy as sa
+
 from adapters.db import run_sync
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
@@ -43,6 +45,9 @@ from bus.ops.catalog import Subscription
 __all__ = ["PAJAK_EVENTS", "PENDUDUK_EVENTS", "Answer", "Egress"]
 
 log = get_logger("adapters.gateway.egress")
+#: What the ledger raises when it cannot record: its own errors, and its database's (a
+#: table dropped, a server gone); either way the answer is 503 and carries nothing.
+_LEDGER_FAILURES = (BusError, sa.exc.SQLAlchemyError)
 
 _PENDUDUK_UPDATED: Final = "id.go.spbe.dukcapil.PendudukUpdated.v1"
 _PAJAK_DIBAYAR: Final = "id.go.spbe.bapenda.PajakDaerahDibayar.v1"
@@ -215,7 +220,7 @@ class Egress:
             return Answer(304, None, headers, subscription=subscription)
         try:
             await self._record(subscription, [view])
-        except BusError as exc:
+        except _LEDGER_FAILURES as exc:
             return self._ledger_down(subscription, exc)
         return Answer(200, {"data": _person_body(view)}, headers, 1, subscription)
 
@@ -248,7 +253,7 @@ class Egress:
         views = [v for v in page.items if v.document.get("nik")]
         try:
             await self._record(subscription, views)
-        except BusError as exc:
+        except _LEDGER_FAILURES as exc:
             return self._ledger_down(subscription, exc)
         body = {"data": [_person_body(v) for v in views], "next_cursor": page.next_cursor}
         return Answer(200, body, {}, len(views), subscription)
@@ -296,7 +301,7 @@ class Egress:
         body = {"data": [_payment_body(v) for v in page.items], "next_cursor": page.next_cursor}
         return Answer(200, body, {}, 0, subscription)
 
-    def _ledger_down(self, subscription: Subscription, exc: BusError) -> Answer:
+    def _ledger_down(self, subscription: Subscription, exc: Exception) -> Answer:
         log.error(
             "gateway.ledger_unavailable",
             subscription=subscription.subscriber,

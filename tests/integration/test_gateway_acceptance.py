@@ -2,9 +2,11 @@
 secured broker, provisioned by ``catalog apply``, its read models filled by the contract
 service from the raw events Disdukcapil and Bapenda publish with their own credentials.
 
-One deployment serves the module (tests.support.gateway_deployment); every answer a test
+One deployment serves the module (tests.support.gateway_acceptance); every answer a test
 gets is kept, so the last tests check that no client ever received a NIK or a field its
-subscriptions do not give it, and that the gateway's log lines hold no NIK at all.
+subscriptions do not give it, that each gateway process stopped on SIGTERM with 0 and
+never logged a NIK, and that the calls are in the audit trail. The tests run in order:
+the restart and rate-limit tests replace the gateway process, the last ones stop it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,173 +27,33 @@ from pydantic import SecretBytes
 
 from adapters.gateway.tokens import TokenIssuer
 from adapters.ledger import create_ledger_table
-from bus.connection import KafkaConnection, KafkaSecurity
-from bus.contract.events import PajakDaerahDibayar
+from bus.connection import KafkaConnection
 from bus.contract.standard import example
-from bus.errors import BusError
-from bus.publisher import Publisher, PublisherConfig
+from bus.ops.audit import read_audit
 from tests.support.api_clients import run_java_client, run_php_client
 from tests.support.events import penduduk
-from tests.support.gateway import CLIENT_SECRETS, DUKCAPIL_KEY_SECRET, TOKEN_KEY, GatewayScene
-from tests.support.gateway_deployment import (
-    DINKOPUKM_PENDUDUK_FIELDS,
-    GatewayProcess,
-    handover_connection,
-    provision_scene,
-    single_broker_catalogue,
-    start_process,
-    wait_for,
-    write_contract_file,
-    write_gateway_file,
+from tests.support.gateway import CLIENT_SECRETS, TOKEN_KEY, GatewayScene
+from tests.support.gateway_acceptance import (
+    NTPD,
+    PAJAK,
+    READS,
+    SIAK,
+    SICANTIK,
+    SIPD,
+    SIUMKM,
+    Answer,
+    Deployment,
+    caller,
+    field_paths,
+    records_with_id,
+    set_up,
+    umkm_body,
+    wait_healthy,
 )
-from tests.support.kafka import read_all
+from tests.support.gateway_deployment import provision_scene, single_broker_catalogue
 from tests.support.projected import catalog_subscription
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-
-SICANTIK, SIUMKM, SIPD, SIAK = (
-    "dpmptsp-sicantik",
-    "dinkopukm-siumkm",
-    "bapenda-sipd",
-    "disdukcapil-siak",
-)
-PENDUDUK = "id.go.spbe.dukcapil.PendudukUpdated.v1"
-PAJAK = "id.go.spbe.bapenda.PajakDaerahDibayar.v1"
-#: The allowed PendudukUpdated fields of each reading client's subscription.
-READS = {
-    SICANTIK: set(catalog_subscription("dpmptsp-penduduk").allowed_fields[PENDUDUK]),
-    SIPD: set(catalog_subscription("bapenda-penduduk").allowed_fields[PENDUDUK]),
-    SIUMKM: set(DINKOPUKM_PENDUDUK_FIELDS),
-}
-RESIDENT_SERIALS = (11, 12, 13)
-NTPD = "32730126112800009911"
-
-
-@dataclass
-class Answer:
-    client: str
-    method: str
-    path: str
-    status: int
-    headers: httpx.Headers
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-@dataclass
-class Deployment:
-    scene: GatewayScene
-    operator: KafkaConnection
-    handover: Path
-    gateway_credentials: Path
-    contracts: GatewayProcess
-    gateway: GatewayProcess
-    residents: dict[str, dict[str, Any]]
-    umkm_topic: str
-    processes: list[GatewayProcess] = field(default_factory=list)
-    answers: list[Answer] = field(default_factory=list)
-
-    def restart(self, name: str, **overrides: Any) -> GatewayProcess:
-        """Stop the gateway (SIGTERM: exit 0) and start another on the same database."""
-        assert self.gateway.stop() == 0, self.gateway.output()[-4000:]
-        adapter = write_gateway_file(
-            self.scene, self.gateway_credentials, f"{name}.yaml", **overrides
-        )
-        self.gateway = start_process(name, adapter, self.scene.folder / "logs")
-        self.processes.append(self.gateway)
-        return self.gateway
-
-
-def _publisher(credentials: Path, source: str, **settings: Any) -> PublisherConfig:
-    return PublisherConfig(
-        bootstrap_servers=json.loads(credentials.read_text())["bootstrap"],
-        security=KafkaSecurity(credentials_file=credentials),
-        source=source,
-        **settings,
-    )
-
-
-async def _publish_until_accepted(config: PublisherConfig, events: list[Any]) -> None:
-    async def published() -> bool:
-        try:
-            async with Publisher(config) as publisher:
-                outcomes = await publisher.publish_many(events)
-        except BusError:
-            return False  # the new user's ACLs are still on their way to the broker
-        return not any(isinstance(o, Exception) for o in outcomes)
-
-    await wait_for(published, f"{config.source} publishes to its topic")
-
-
-async def _healthy(deployment: Deployment) -> None:
-    async def healthy() -> bool:
-        try:
-            async with deployment.scene.client() as http:
-                return (await http.get("/healthz")).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    await wait_for(healthy, "the gateway answers /healthz", watch=deployment.gateway)
-
-
-async def _set_up(operator: KafkaConnection, scene: GatewayScene, handover: Path) -> Deployment:
-    contracts_file = write_contract_file(
-        scene, await handover_connection(operator, handover, "spbe-contracts")
-    )
-    gateway_credentials = await handover_connection(operator, handover, "spbe-gateway")
-    siak = await handover_connection(operator, handover, SIAK)
-    sipd = await handover_connection(operator, handover, SIPD)
-    logs = scene.folder / "logs"
-    contracts = start_process("contracts", contracts_file, logs)
-    residents = [penduduk(serial) for serial in RESIDENT_SERIALS]
-    raw = scene.topic("spbe.dukcapil.penduduk.v1")
-    await _publish_until_accepted(
-        _publisher(
-            siak,
-            "ID/PEMDA-3273/DISDUKCAPIL/siak",
-            key_secret=SecretBytes(DUKCAPIL_KEY_SECRET.encode()),
-            topic_overrides={"PendudukUpdated": raw},
-        ),
-        residents,
-    )
-    payment = example("PajakDaerahDibayar")
-    payment["ntpd"] = NTPD
-    await _publish_until_accepted(
-        _publisher(
-            sipd,
-            "ID/PEMDA-3273/BAPENDA/sipd",
-            topic_overrides={"PajakDaerahDibayar": scene.topic("spbe.bapenda.pajak.v1")},
-        ),
-        [PajakDaerahDibayar.from_json(payment)],
-    )
-    gateway = start_process(
-        "gateway", write_gateway_file(scene, gateway_credentials), scene.folder / "logs"
-    )
-    deployment = Deployment(
-        scene=scene,
-        operator=operator,
-        handover=handover,
-        gateway_credentials=gateway_credentials,
-        contracts=contracts,
-        gateway=gateway,
-        residents={r.nik: r.to_json() for r in residents},
-        umkm_topic=scene.topic("spbe.dinkopukm.umkm.v1"),
-        processes=[gateway],
-    )
-    await _healthy(deployment)
-    async with caller(deployment, SICANTIK) as sicantik:
-
-        async def all_read() -> bool:
-            for nik in deployment.residents:
-                if (await sicantik.get(f"/api/v1/penduduk/{nik}")).status != 200:
-                    return False
-            return (await sicantik.get(f"/api/v1/pajak?ntpd={NTPD}")).status == 200
-
-        await wait_for(all_read, "the read models hold every resident and the payment",
-                       watch=gateway)  # fmt: skip
-    return deployment
 
 
 @pytest.fixture(scope="module")
@@ -205,72 +65,12 @@ def deployment(
     single_broker_catalogue(scene)
     handover = folder / "handover"
     provision_scene(secured_kafka, scene, handover)
-    deployment = asyncio.run(_set_up(secured_kafka, scene, handover))
+    deployment = asyncio.run(set_up(secured_kafka, scene, handover))
     try:
         yield deployment
     finally:
         for process in [deployment.contracts, *deployment.processes]:
             process.stop()
-
-
-class Caller:
-    """One API client's requests with its bearer token; every answer kept."""
-
-    def __init__(self, deployment: Deployment, client: str, http: httpx.AsyncClient) -> None:
-        self.deployment, self.client, self.http = deployment, client, http
-        self.token: str | None = None
-
-    async def _keep(self, method: str, path: str, response: httpx.Response) -> Answer:
-        answer = Answer(
-            self.client, method, path, response.status_code, response.headers, response.text
-        )
-        self.deployment.answers.append(answer)
-        return answer
-
-    async def authorization(self) -> dict[str, str]:
-        if self.token is None:
-            self.token = await self.deployment.scene.token(self.http, self.client)
-        return {"Authorization": f"Bearer {self.token}"}
-
-    async def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
-        sent = {**await self.authorization(), **(headers or {})}
-        return await self._keep("GET", path, await self.http.get(path, headers=sent))
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Answer:
-        sent = {
-            **await self.authorization(),
-            "Content-Type": "application/json",
-            **(headers or {}),
-        }
-        return await self._keep("POST", path, await self.http.post(path, content=body,
-                                                                    headers=sent))  # fmt: skip
-
-
-@asynccontextmanager
-async def caller(deployment: Deployment, client: str) -> AsyncIterator[Caller]:
-    async with deployment.scene.client() as http:
-        yield Caller(deployment, client, http)
-
-
-def _umkm(serial: int) -> bytes:
-    data = example("UmkmTerdaftar")
-    data["id_umkm"] = f"UMKM-3273-2026-{serial:06d}"
-    return json.dumps(data).encode()
-
-
-def _paths(document: dict[str, Any], prefix: str = "") -> set[str]:
-    found: set[str] = set()
-    for name, value in document.items():
-        if isinstance(value, dict):
-            found |= _paths(value, f"{prefix}{name}.")
-        else:
-            found.add(f"{prefix}{name}")
-    return found
-
-
-async def _records_with_id(deployment: Deployment, event_id: str) -> int:
-    records = await read_all(deployment.operator, deployment.umkm_topic, 10_000, timeout_s=5)
-    return sum(1 for r in records if dict(r.headers).get("ce_id") == event_id.encode())
 
 
 # -- 200, 304, 404: reads within the subscription ---------------------------------------------
@@ -286,7 +86,7 @@ async def test_a_resident_is_read_with_only_the_subscriptions_fields_and_revalid
             assert answer.status == 200, answer.text
             document = answer.json()["data"]
             assert document["nik"] == nik
-            assert _paths(document) <= READS[client], client
+            assert field_paths(document) <= READS[client], client
             assert answer.headers["etag"]
             assert answer.headers["last-modified"]
             again = await api.get(
@@ -315,7 +115,7 @@ async def test_a_region_lists_the_residents_and_a_payment_is_found_by_its_ntpd(
         (found,) = payment.json()["data"]
         allowed = set(catalog_subscription("dpmptsp-pajak").allowed_fields[PAJAK])
         assert found["ntpd"] == NTPD
-        assert _paths(found) <= allowed
+        assert field_paths(found) <= allowed
         assert "wajib_pajak" not in found
 
 
@@ -372,7 +172,7 @@ async def test_a_client_is_refused_what_only_another_client_may_do(
 ) -> None:
     nik = next(iter(deployment.residents))
     async with caller(deployment, SICANTIK) as sicantik:
-        posted = await sicantik.post("/api/v1/umkm", _umkm(900))  # only SIUMKM posts UMKM
+        posted = await sicantik.post("/api/v1/umkm", umkm_body(900))  # only SIUMKM posts UMKM
         assert posted.status == 403, posted.text
     async with caller(deployment, SIAK) as siak:
         read = await siak.get(f"/api/v1/penduduk/{nik}")  # SIAK posts; it reads nothing
@@ -401,7 +201,7 @@ async def test_a_retry_with_the_same_key_replays_the_202_and_publishes_once(
     deployment: Deployment,
 ) -> None:
     key = f"umkm-{uuid.uuid4()}"
-    body = _umkm(101)
+    body = umkm_body(101)
     async with caller(deployment, SIUMKM) as api:
         first = await api.post("/api/v1/umkm", body, {"Idempotency-Key": key})
         assert first.status == 202, first.text
@@ -410,12 +210,12 @@ async def test_a_retry_with_the_same_key_replays_the_202_and_publishes_once(
         assert again.status == 202, again.text
         assert again.headers["idempotent-replayed"] == "true"
         assert again.json() == first.json()
-        other = await api.post("/api/v1/umkm", _umkm(102), {"Idempotency-Key": key})
+        other = await api.post("/api/v1/umkm", umkm_body(102), {"Idempotency-Key": key})
         assert other.status == 422, other.text
         assert other.json()["type"] == "urn:spbe:problem:idempotency-key-reused"
     accepted = first.json()
     assert accepted["topic"] == deployment.umkm_topic
-    assert await _records_with_id(deployment, accepted["id"]) == 1
+    assert await records_with_id(deployment, accepted["id"]) == 1
 
 
 # -- 400, 413, 415, 422: bodies ---------------------------------------------------------------
@@ -424,7 +224,7 @@ async def test_a_retry_with_the_same_key_replays_the_202_and_publishes_once(
 async def test_malformed_oversized_non_json_and_invalid_bodies_are_refused(
     deployment: Deployment,
 ) -> None:
-    invalid = json.loads(_umkm(103))
+    invalid = json.loads(umkm_body(103))
     invalid["skala_usaha"] = "RAKSASA"
     async with caller(deployment, SIUMKM) as api:
         malformed = await api.post("/api/v1/umkm", b'{"id_umkm": "UMKM-3273", "nib": ')
@@ -432,14 +232,14 @@ async def test_malformed_oversized_non_json_and_invalid_bodies_are_refused(
         assert "UMKM-3273" not in malformed.text  # the position, never the text
         too_large = await api.post("/api/v1/umkm", b'{"x": "' + b"a" * 70_000 + b'"}')
         assert too_large.status == 413, too_large.text
-        text = await api.post("/api/v1/umkm", _umkm(104), {"Content-Type": "text/plain"})
+        text = await api.post("/api/v1/umkm", umkm_body(104), {"Content-Type": "text/plain"})
         assert text.status == 415, text.text
         refused = await api.post("/api/v1/umkm", json.dumps(invalid).encode())
         assert refused.status == 422, refused.text
         fields = [error["field"] for error in refused.json()["errors"]]
         assert "skala_usaha" in fields
         assert "RAKSASA" not in refused.text
-        unknown = await api.post("/api/v1/events/TidakAda", _umkm(105))
+        unknown = await api.post("/api/v1/events/TidakAda", umkm_body(105))
         assert unknown.status == 404, unknown.text
     for answer in (malformed, too_large, text, refused, unknown):
         assert answer.headers["content-type"].startswith("application/problem+json")
@@ -474,21 +274,15 @@ async def test_a_read_is_503_and_carries_nothing_while_the_ledger_table_is_gone(
 # -- the documented clients -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "runner",
-    [
-        pytest.param(
-            run_java_client,
-            marks=pytest.mark.skipif(shutil.which("javac") is None, reason="no JDK"),
-            id="java",
-        ),
-        pytest.param(
-            run_php_client,
-            marks=pytest.mark.skipif(shutil.which("php") is None, reason="no php-cli"),
-            id="php",
-        ),
-    ],
-)
+CLIENTS = [
+    pytest.param(run_java_client, id="java", marks=pytest.mark.skipif(
+        shutil.which("javac") is None, reason="javac (JDK 17) is not installed")),
+    pytest.param(run_php_client, id="php", marks=pytest.mark.skipif(
+        shutil.which("php") is None, reason="php (php-cli, curl) is not installed")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("runner", CLIENTS)
 async def test_the_documented_client_gets_a_token_posts_an_umkm_and_reads_a_resident(
     deployment: Deployment, runner: Any, tmp_path: Path
 ) -> None:
@@ -510,7 +304,7 @@ async def test_the_documented_client_gets_a_token_posts_an_umkm_and_reads_a_resi
     assert lines[1]["body"]["topic"] == deployment.umkm_topic
     person = lines[2]["body"]["data"]
     assert person["nik"] == nik
-    assert _paths(person) <= READS[SIUMKM]
+    assert field_paths(person) <= READS[SIUMKM]
     deployment.answers.append(
         Answer(SIUMKM, "GET", "client", 200, httpx.Headers(), json.dumps(lines[2]["body"]))
     )
@@ -523,23 +317,23 @@ async def test_a_retry_after_a_gateway_restart_replays_the_first_answer(
     deployment: Deployment,
 ) -> None:
     key = f"umkm-restart-{uuid.uuid4()}"
-    body = _umkm(201)
+    body = umkm_body(201)
     async with caller(deployment, SIUMKM) as api:
         first = await api.post("/api/v1/umkm", body, {"Idempotency-Key": key})
     assert first.status == 202, first.text
     deployment.restart("gateway-restarted")
-    await _healthy(deployment)
+    await wait_healthy(deployment)
     async with caller(deployment, SIUMKM) as api:
         again = await api.post("/api/v1/umkm", body, {"Idempotency-Key": key})
     assert again.status == 202, again.text
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()
-    assert await _records_with_id(deployment, first.json()["id"]) == 1
+    assert await records_with_id(deployment, first.json()["id"]) == 1
 
 
 async def test_a_client_over_its_rate_is_429_with_retry_after(deployment: Deployment) -> None:
     deployment.restart("gateway-slow", rate_limit={"requests_per_s": 0.01, "burst": 3})
-    await _healthy(deployment)
+    await wait_healthy(deployment)
     nik = next(iter(deployment.residents))
     async with caller(deployment, SICANTIK) as api:
         answers = [await api.get(f"/api/v1/penduduk/{nik}") for _ in range(5)]
@@ -568,7 +362,7 @@ def test_no_answer_holds_a_nik_or_a_field_the_client_may_not_see(deployment: Dep
         if answer.status == 200 and "penduduk" in answer.path:
             data = answer.json()["data"]
             for person in data if isinstance(data, list) else [data]:
-                assert _paths(person) <= READS[answer.client], (answer.client, answer.path)
+                assert field_paths(person) <= READS[answer.client], (answer.client, answer.path)
 
 
 def test_each_gateway_stops_on_sigterm_with_0_and_never_logged_a_nik(
@@ -588,3 +382,19 @@ def test_each_gateway_stops_on_sigterm_with_0_and_never_logged_a_nik(
         output = process.output()
         assert output.strip(), process.name
         assert not {nik for nik in niks if nik in output}, process.name
+
+
+async def test_the_calls_are_in_the_audit_trail_with_their_subscription_and_no_nik(
+    deployment: Deployment,
+) -> None:
+    """Run after the stop: a stopping gateway writes what its audit queue still holds."""
+    assert deployment.gateway.stop() == 0
+    records = await read_audit(deployment.operator, subscriber="dinkopukm-penduduk")
+    calls = [r for r in records if r.action == "api.call"]
+    reads = [r for r in calls if r.result["status"] == 200]
+    assert reads, "the gateway audited DINKOPUKM's reads"
+    assert all(r.principal == SIUMKM for r in calls)
+    assert all(r.result["persons"] == 1 for r in reads)
+    assert all(r.parameters["endpoint"] == "/api/v1/penduduk/{nik}" for r in reads)
+    trail = json.dumps([r.to_json() for r in calls], default=str)
+    assert not {nik for nik in deployment.residents if nik in trail}

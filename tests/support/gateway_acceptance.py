@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretBytes
 
 from bus.connection import KafkaConnection, KafkaSecurity
@@ -35,7 +36,7 @@ from tests.support.gateway_deployment import (
     write_contract_file,
     write_gateway_file,
 )
-from tests.support.kafka import read_all
+from tests.support.kafka import partitions_of
 from tests.support.projected import catalog_subscription
 
 __all__ = [
@@ -258,5 +259,29 @@ def field_paths(document: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 async def records_with_id(deployment: Deployment, event_id: str) -> int:
-    records = await read_all(deployment.operator, deployment.umkm_topic, 10_000, timeout_s=5)
-    return sum(1 for r in records if dict(r.headers).get("ce_id") == event_id.encode())
+    """How many records of the UMKM topic, read to its end offsets, carry ``ce_id``."""
+    topic = deployment.umkm_topic
+    consumer = AIOKafkaConsumer(
+        **deployment.operator.aiokafka_options(),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(
+            deployment.operator, topic)]  # fmt: skip
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning()
+        count = 0
+        for tp in partitions:
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                count += sum(
+                    1
+                    for r in batch.get(tp, [])
+                    if dict(r.headers).get("ce_id") == event_id.encode()
+                )
+        return count
+    finally:
+        await consumer.stop()

@@ -21,7 +21,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretBytes
 
 from bus.connection import KafkaConnection, KafkaSecurity
+from bus.contract import codec
+from bus.contract.contract_headers import DeliveryContract, to_contract_headers
+from bus.contract.envelope import DataClassification, Envelope, to_headers
 from bus.contract.events import PajakDaerahDibayar
+from bus.contract.projection import project, projected_topic
 from bus.contract.standard import example
 from bus.errors import BusError
 from bus.publisher import Publisher, PublisherConfig
@@ -36,8 +40,8 @@ from tests.support.gateway_deployment import (
     write_contract_file,
     write_gateway_file,
 )
-from tests.support.kafka import partitions_of
-from tests.support.projected import catalog_subscription
+from tests.support.kafka import partitions_of, produce
+from tests.support.projected import catalog_subscription, projection
 
 __all__ = [
     "NTPD",
@@ -100,6 +104,8 @@ class Deployment:
     residents: dict[str, dict[str, Any]]
     umkm_topic: str
     processes: list[GatewayProcess] = field(default_factory=list)
+    #: A resident only Bapenda's subscription received.
+    only_bapenda: str = ""
     answers: list[Answer] = field(default_factory=list)
 
     def restart(self, name: str, **overrides: Any) -> GatewayProcess:
@@ -200,7 +206,40 @@ async def set_up(operator: KafkaConnection, scene: GatewayScene, handover: Path)
 
         await wait_for(all_read, "the read models hold every resident and the payment",
                        watch=gateway)  # fmt: skip
+    deployment.only_bapenda = await _deliver_to_one(deployment, "bapenda-penduduk", 41)
+    async with caller(deployment, SIPD) as sipd:
+
+        async def delivered() -> bool:
+            path = f"/api/v1/penduduk/{deployment.only_bapenda}"
+            return (await sipd.get(path)).status == 200
+
+        await wait_for(delivered, "Bapenda's own delivery is in its read model", watch=gateway)
     return deployment
+
+
+async def _deliver_to_one(deployment: Deployment, subscriber: str, serial: int) -> str:
+    """A resident delivered on ``subscriber``'s projected topic only, as the contract service
+    delivers a snapshot to one new subscriber (the projected schema is registered: the
+    service delivered the other residents); the resident's NIK."""
+    raw = deployment.scene.topic("spbe.dukcapil.penduduk.v1")
+    projected = projection("PendudukUpdated", subscriber)
+    resident = penduduk(serial)
+    sub = catalog_subscription(subscriber)
+    envelope = Envelope(
+        source="ID/PEMDA-3273/DISDUKCAPIL/siak",
+        type=PENDUDUK,
+        steward="DISDUKCAPIL",
+        partitionkey=f"pairwise-key-of-one-delivery-{serial:04d}-0123456789",
+        dataclassification=DataClassification.RESTRICTED,
+        sequence=1,
+    )
+    headers = to_headers(envelope) + to_contract_headers(
+        DeliveryContract(subscriber, sub.purpose, sub.legal_basis)
+    )
+    value = codec.encode(projected.schema, project(resident.avro_datum(), projected))
+    topic = projected_topic(raw, subscriber)
+    await produce(deployment.operator, topic, [value], key=b"one-delivery", headers=headers)
+    return resident.nik
 
 
 class Caller:

@@ -34,7 +34,7 @@ from tests.support.gateway import DUKCAPIL_KEY_SECRET, GatewayScene
 from tests.support.gateway_deployment import (
     DINKOPUKM_PENDUDUK_FIELDS,
     GatewayProcess,
-    handover_connection,
+    handover_file_of,
     start_process,
     wait_for,
     write_contract_file,
@@ -153,11 +153,11 @@ async def wait_healthy(deployment: Deployment) -> None:
 
 async def set_up(operator: KafkaConnection, scene: GatewayScene, handover: Path) -> Deployment:
     contracts_file = write_contract_file(
-        scene, await handover_connection(operator, handover, "spbe-contracts")
+        scene, await handover_file_of(operator, handover, "spbe-contracts")
     )
-    gateway_credentials = await handover_connection(operator, handover, "spbe-gateway")
-    siak = await handover_connection(operator, handover, SIAK)
-    sipd = await handover_connection(operator, handover, SIPD)
+    gateway_credentials = await handover_file_of(operator, handover, "spbe-gateway")
+    siak = await handover_file_of(operator, handover, SIAK)
+    sipd = await handover_file_of(operator, handover, SIPD)
     logs = scene.folder / "logs"
     contracts = start_process("contracts", contracts_file, logs)
     residents = [penduduk(serial) for serial in RESIDENT_SERIALS]

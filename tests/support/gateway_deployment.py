@@ -34,7 +34,7 @@ __all__ = [
     "PAIRWISE_SECRET",
     "GatewayProcess",
     "connection_of",
-    "handover_connection",
+    "handover_file_of",
     "provision_scene",
     "single_broker_catalogue",
     "start_process",
@@ -82,7 +82,7 @@ def connection_of(path: Path) -> KafkaConnection:
     )
 
 
-async def handover_connection(operator: KafkaConnection, handover: Path, principal: str) -> Path:
+async def handover_file_of(operator: KafkaConnection, handover: Path, principal: str) -> Path:
     """``principal``'s hand-over file: the one apply wrote, else a rotation's (the user was
     made by an earlier apply on this session's broker)."""
     path = handover / f"{principal}.json"

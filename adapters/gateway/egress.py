@@ -47,6 +47,10 @@ __all__ = ["PAJAK_EVENTS", "PENDUDUK_EVENTS", "Answer", "Egress"]
 
 log = get_logger("adapters.gateway.egress")
 
+#: What the ledger raises when it cannot record: its own errors, and its database's (a
+#: table dropped, a server gone); either way the answer is 503 and carries nothing.
+_LEDGER_FAILURES = (BusError, sa.exc.SQLAlchemyError)
+
 _PENDUDUK_UPDATED: Final = "id.go.spbe.dukcapil.PendudukUpdated.v1"
 _PAJAK_DIBAYAR: Final = "id.go.spbe.bapenda.PajakDaerahDibayar.v1"
 #: The event types each resource is read from.
@@ -72,10 +76,6 @@ class Answer:
         if self.body is not None and self.status >= 400:
             return str(self.body.get("type", "")).rsplit(":", 1)[-1]
         return "ok"
-
-
-#: What a ledger that cannot record raises: the bus's errors, or the database's own.
-_LEDGER_FAILURES = (BusError, sa.exc.SQLAlchemyError)
 
 
 def _refused(status: int, name: str, title: str, detail: str, **ext: Any) -> Answer:

@@ -56,6 +56,8 @@ _PAJAK_DIBAYAR: Final = "id.go.spbe.bapenda.PajakDaerahDibayar.v1"
 #: The event types each resource is read from.
 PENDUDUK_EVENTS: Final = frozenset({_PENDUDUK_UPDATED, "id.go.spbe.dukcapil.KematianDicatat.v1"})
 PAJAK_EVENTS: Final = frozenset({_PAJAK_DIBAYAR})
+#: Event name (what a read-model row keeps) -> its ce_type (what the ledger keeps).
+_CE_TYPES: Final = {t.split(".")[-2]: t for t in PENDUDUK_EVENTS | PAJAK_EVENTS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,7 @@ class Egress:
             LedgerEntry(
                 subject=self._ledger.subject(str(view.document.get("nik", ""))),
                 event_id=view.event_id,
-                event_type=view.event_type,
+                event_type=_CE_TYPES.get(view.event_type, view.event_type),
                 subscriber=subscription.subscriber,
                 opd=subscription.opd,
                 purpose=subscription.purpose,

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from adapters.db import create_engine
 from adapters.ledger import LedgerStore, create_ledger_table
 from bus.delivery import dlq_topic
+from bus.ops.api_clients import gateway_dead_letter_topics
 from bus.ops.catalog import Catalog, Subscription
 from bus.ops.contract_topics import contract_service_dead_letter_topics, subscribed_topics
 
@@ -82,7 +83,8 @@ def demo_topics(catalog: Catalog, today: date) -> dict[str, int]:
     """Every topic of the demo -> its partitions: raw, projected and dead letter topics.
 
     The raw topics of the catalogue, the projected topic of each active subscription and
-    its dead letter topic, and the contract service's dead letter topics.
+    its dead letter topic, and the contract service's and the REST gateway's dead letter
+    topics.
     """
     topics = dict.fromkeys((t.name for t in catalog.topics), EVENT_PARTITIONS)
     entries = subscribed_topics(catalog, active_subscriptions(catalog, today))
@@ -90,6 +92,8 @@ def demo_topics(catalog: Catalog, today: date) -> dict[str, int]:
         topics[entry.topic] = EVENT_PARTITIONS
         topics[dlq_topic(entry.topic, entry.subscriber)] = DEAD_LETTER_PARTITIONS
     for name in contract_service_dead_letter_topics(entries):
+        topics[name] = DEAD_LETTER_PARTITIONS
+    for _, name in gateway_dead_letter_topics(catalog):
         topics[name] = DEAD_LETTER_PARTITIONS
     return topics
 

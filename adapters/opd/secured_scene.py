@@ -6,8 +6,9 @@ file), exactly the ACLs the catalogue grants, and the reviewed standard in
 ``_spbe.schemas``. Each adapter file of ``deploy/adapters`` then connects with its own
 hand-over file (``<PRINCIPAL>_KAFKA_CREDENTIALS``); the contract service runs as
 ``spbe-contracts``, the only principal besides the steward's and the operator's that may
-read Disdukcapil's raw topic. The demo's topics (projected and dead letter ones too) are
-made by the operator before: a subscriber may write its own, not create topics.
+read Disdukcapil's raw topic; the REST gateway runs as ``spbe-gateway``. The demo's
+topics (projected and dead letter ones too) are made by the operator before: a
+subscriber may write its own, not create topics.
 
 After the story, Dinkes tries what the bus exists to prevent: publishing residents'
 data as Disdukcapil's SIAK, and reading tax payments it has no agreement for. Both are
@@ -52,6 +53,7 @@ ADAPTER_PRINCIPALS: Mapping[str, str] = {
     "bapenda-outbox-relay.yaml": "bapenda-sipd",
     "contracts.yaml": "spbe-contracts",
     "dinsos-penduduk-sink.yaml": "dinsos-penduduk",
+    "gateway.yaml": "spbe-gateway",
 }
 DINKES = "dinkes-penduduk"
 _ATTEMPT_TIMEOUT_S = 120.0

@@ -10,8 +10,10 @@
 
 Every subscriber of a restricted topic reads its projection, written by the contract
 service (:mod:`adapters.opd.contract_scene`): DPMPTSP's replica holds only the columns
-its contract allows, Dinsos's register gets No. KK, and the story ends with the ledger's
-answer to who received the resident's data.
+its contract allows, Dinsos's register gets No. KK. Then the REST gateway runs
+(:mod:`adapters.opd.api_scene`): DinkopUKM's application posts an UMKM over HTTPS, and
+DPMPTSP's reads the resident within its contract. The story ends with the ledger's answer
+to who received the resident's data, the gateway's read among them.
 
 The adapters are the ones in ``deploy/adapters``, loaded from their files exactly as
 ``spbe-bus run`` would, each OPD with a database of its own.
@@ -33,7 +35,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.db import create_engine
-from adapters.kinds import OutboxRelayFile
+from adapters.kinds import GatewayFile, OutboxRelayFile
+from adapters.opd.api_scene import (
+    GATEWAY_FILE,
+    ApiView,
+    api_read_recorded,
+    play_api_scene,
+    prepare_gateway,
+)
 from adapters.opd.bapenda import sipd
 from adapters.opd.contract_scene import (
     ContractView,
@@ -42,6 +51,7 @@ from adapters.opd.contract_scene import (
     table_columns,
     who_received,
 )
+from adapters.opd.databases import GATEWAY, LEDGER, OPDS, database_urls
 from adapters.opd.day_one import DayOne, legacy_residents, play_day_one
 from adapters.opd.disdukcapil import siak
 from adapters.opd.dpmptsp import sicantik
@@ -58,9 +68,6 @@ __all__ = ["OPDS", "Arrival", "StoryResult", "database_urls", "play_story"]
 
 log = get_logger(__name__)
 
-OPDS = ("disdukcapil", "dpmptsp", "bapenda", "dinsos")
-#: The bus's own database: the delivery ledger.
-LEDGER = "ledger"
 ADAPTER_FILES = (
     "disdukcapil-outbox-relay.yaml",
     "dpmptsp-outbox-relay.yaml",
@@ -69,6 +76,7 @@ ADAPTER_FILES = (
     "dinsos-penduduk-sink.yaml",
     "bapenda-izin-sink.yaml",
     "bapenda-outbox-relay.yaml",
+    GATEWAY_FILE,  # started once the projections are delivered
 )
 #: Residents SIAK holds before it joins the bus (published by the day-one snapshot).
 LEGACY_RESIDENTS = 20
@@ -99,6 +107,7 @@ class StoryResult:
     security: str = "PLAINTEXT"
     refusals: tuple[Refusal, ...] = ()
     contracts: ContractView | None = None
+    api: ApiView | None = None
 
     @property
     def secured(self) -> bool:
@@ -109,7 +118,13 @@ class StoryResult:
         day_one_ok = self.day_one is None or self.day_one.arrived
         refused = all(r.refused for r in self.refusals)
         contracts_ok = self.contracts is None or self.contracts.ok
-        return day_one_ok and refused and contracts_ok and all(a.arrived for a in self.arrivals)
+        api_ok = self.api is None or (
+            self.api.ok
+            and self.contracts is not None
+            and api_read_recorded(self.contracts.who_received)
+        )
+        arrived = all(a.arrived for a in self.arrivals)
+        return day_one_ok and refused and contracts_ok and api_ok and arrived
 
     def as_json(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -124,26 +139,9 @@ class StoryResult:
             result["refusals"] = [asdict(r) for r in self.refusals]
         if self.contracts is not None:
             result["contracts"] = asdict(self.contracts)
+        if self.api is not None:
+            result["api"] = self.api.as_json()
         return result
-
-
-def database_urls(work_dir: Path, server_url: str | None) -> dict[str, str]:
-    """One database per OPD and the ledger's: SQLite files in ``work_dir``, or fresh
-    databases on a server."""
-    names = (*OPDS, LEDGER)
-    if server_url is None:
-        return {name: f"sqlite:///{work_dir / f'{name}.db'}" for name in names}
-    base = sa.engine.make_url(server_url)
-    suffix = time.strftime("%Y%m%d%H%M%S")
-    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    urls = {}
-    with engine.connect() as conn:
-        for opd in names:
-            name = f"demo_{opd}_{suffix}"
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-            urls[opd] = base.set(database=name).render_as_string(hide_password=False)
-    engine.dispose()
-    return urls
 
 
 @contextmanager
@@ -196,13 +194,17 @@ async def play_story(
     urls: dict[str, str],
     *,
     handover_dir: Path | None = None,
+    gateway_dir: Path | None = None,
+    ca_dir: Path | None = None,
     timeout_s: float = 120.0,
 ) -> StoryResult:
     """Run the OPD adapters, play the four steps, and report where each change arrived.
 
     On a secured cluster ``kafka`` is the operator's connection: it grants access from
     the catalogue (hand-over files in ``handover_dir``), every adapter then runs as its
-    own principal, and the story ends with the attempts the brokers must refuse.
+    own principal, and the story ends with the attempts the brokers must refuse. The
+    gateway's certificate is issued into ``gateway_dir`` from the local CA in ``ca_dir``
+    (the cluster's ``<data dir>/tls``; without it, a CA of its own).
     """
     connection = as_connection(kafka)
     secured = connection.security.sasl
@@ -228,11 +230,15 @@ async def play_story(
         "DISDUKCAPIL_KEY_SECRET": os.environ.get("DISDUKCAPIL_KEY_SECRET", DEMO_KEY_SECRET),
         "SPBE_CREATE_TABLES": "true",
     }
+    gateway_setup = prepare_gateway(gateway_dir or Path("gateway"), ca_dir, urls[GATEWAY])
+    env.update(gateway_setup.env)
     if secured:
         handover = handover_dir or Path("handover")
         env.update(await grant_demo_access(connection, handover))
     with _environment(env):
         adapters = [load_adapter(DEPLOY_DIR / name) for name in ADAPTER_FILES]
+    gateway = adapters.pop()
+    assert isinstance(gateway, GatewayFile)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(run_adapter(a, stop=stop)) for a in adapters]
     run_id = time.strftime("%H%M%S")
@@ -253,6 +259,7 @@ async def play_story(
     replica, wp, dtsen = engines["dpmptsp"], engines["bapenda"], engines["dinsos"]
     arrivals: list[Arrival] = []
     day_one: DayOne | None = None
+    api: ApiView | None = None
     try:
         relay_file = adapters[0]
         assert isinstance(relay_file, OutboxRelayFile)
@@ -343,6 +350,10 @@ async def play_story(
                 timeout_s,
             )
         )
+        tasks.append(asyncio.create_task(run_adapter(gateway, stop=stop)))
+        api = await play_api_scene(
+            gateway_setup, tasks[-1], connection, catalog, siti.nik, timeout_s=timeout_s
+        )
     finally:
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -369,4 +380,5 @@ async def play_story(
         security=connection.security.describe().split(" as ")[0],
         refusals=tuple(refusals),
         contracts=contracts,
+        api=api,
     )

@@ -6,8 +6,10 @@ demo OPD databases (SQLite files by default; ``--db-url`` puts them on a Postgre
 MariaDB server), starts the outbox relays and sinks from ``deploy/adapters``, each as its
 own principal, publishes SIAK's existing residents with the day-one snapshot, plays the
 story in :mod:`adapters.opd.story`, and prints where each change arrived and how long it
-took, then what the brokers refused Dinkes. Exit 0 only if every change arrived everywhere
-it should and every refusal happened.
+took, what the REST gateway (``deploy/adapters/gateway.yaml``) answered two OPD
+applications over HTTPS, who received the resident's data by the ledger, then what the
+brokers refused Dinkes. Exit 0 only if every change arrived everywhere it should, the
+gateway answered within the contracts, and every refusal happened.
 """
 
 from __future__ import annotations
@@ -66,7 +68,13 @@ def _demo(args: argparse.Namespace) -> int:
             work_dir.mkdir(parents=True, exist_ok=True)
             urls = database_urls(work_dir, args.db_url)
             result = asyncio.run(
-                play_story(manager.connection(layout), urls, handover_dir=work_dir / "handover")
+                play_story(
+                    manager.connection(layout),
+                    urls,
+                    handover_dir=work_dir / "handover",
+                    gateway_dir=work_dir / "gateway",
+                    ca_dir=manager.data_dir / "tls",
+                )
             )
     finally:
         if not was_running and not args.keep_running:
@@ -128,7 +136,7 @@ def _print_table(result: dict[str, object]) -> None:
         print()
     contracts = result.get("contracts")
     if isinstance(contracts, dict):
-        _print_contracts(contracts)
+        _print_contracts(contracts, result.get("api"))
     print(
         "every change arrived everywhere it should"
         if result["ok"]
@@ -136,18 +144,54 @@ def _print_table(result: dict[str, object]) -> None:
     )
 
 
-def _print_contracts(contracts: dict[str, Any]) -> None:
-    """The replicas' columns by contract, and the ledger's answer for the demo resident."""
+def _print_contracts(contracts: dict[str, Any], api: object) -> None:
+    """The replicas' columns by contract, the gateway's answers, and the ledger's answer
+    for the demo resident."""
     print("subscription contracts (each subscriber reads its projection only):")
     for opd, key in (("DPMPTSP", "dpmptsp_columns"), ("Dinsos", "dinsos_columns")):
         columns = contracts[key]
         has = "holds" if "no_kk" in columns else "has no"
         print(f"  {opd}'s replica {has} No. KK: {', '.join(columns)}")
     print()
+    if isinstance(api, dict):
+        _print_api(api)
     print("spbe-bus ledger who-received --nik <the demo resident>:")
     for line in contracts["who_received"]:
         print(
             f"  {line['opd']:<8} {line['subscriber']:<18} {line['deliveries']} "
             f"({', '.join(line['kinds'])}) under {line['legal_basis']}"
+        )
+    print()
+
+
+def _print_api(api: dict[str, Any]) -> None:
+    """What the REST gateway answered DinkopUKM's and DPMPTSP's applications."""
+    print(
+        f"REST gateway (deploy/adapters/gateway.yaml) at {api['url']}, as spbe-gateway, "
+        "its certificate from the cluster's local CA:"
+    )
+    posted = api["posted"]
+    print(
+        f"  dinkopukm-siumkm POST /api/v1/umkm (UmkmTerdaftar, Idempotency-Key): {posted['status']}"
+    )
+    if posted["status"] == 202:
+        print(
+            f"    on {posted['topic']} partition {posted['partition']} offset "
+            f"{posted['offset']} ({posted['latency_ms']:.0f} ms, acks=all)"
+        )
+        found = "carries its id" if posted["on_topic"] else "DOES NOT carry its id"
+        print(f"    read back from the topic at that offset: {found}, from {posted['source']}")
+        same = "the same offset" if posted["retry_same_offset"] else "A DIFFERENT ANSWER"
+        print(f"    the retry with the same Idempotency-Key: {same}")
+    read = api["read"]
+    print(
+        f"  dpmptsp-sicantik GET /api/v1/penduduk/<the demo resident>: {read['status']} "
+        f"under {read['subscription']}"
+    )
+    if read["status"] == 200:
+        within = "all within its contract" if read["within_contract"] else "NOT ALL IN ITS CONTRACT"
+        print(f"    fields: {', '.join(read['fields'])} ({within})")
+        print(
+            f"    absent, as its contract allows none of them: {', '.join(read['withheld_absent'])}"
         )
     print()

@@ -154,11 +154,10 @@ def _add_certificate_command(
 
 
 def _certificate(args: argparse.Namespace) -> int:
-    from bus.localkafka.certificates import CertificateAuthority
+    from adapters.gateway.tls import DEFAULT_CERTIFICATE_HOSTS, issue_local_certificate
 
-    hosts = args.hosts or ["127.0.0.1", "localhost"]
-    issued = CertificateAuthority.load(args.ca_dir).issue(
-        "spbe-gateway", hosts=hosts, folder=args.output
+    issued = issue_local_certificate(
+        args.ca_dir, args.output, args.hosts or DEFAULT_CERTIFICATE_HOSTS
     )
     print(f"certificate: {issued.certificate}")
     print(f"key: {issued.key}")

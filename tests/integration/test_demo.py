@@ -1,4 +1,5 @@
-"""`spbe-bus demo` (what `make demo` runs): day one by snapshot, then one citizen's changes."""
+"""`spbe-bus demo` (what `make demo` runs): day one by snapshot, one citizen's changes, then
+the REST gateway answering two OPD applications over HTTPS."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ pytestmark = pytest.mark.integration
 #: Siti's NIK: the resident the story's live changes follow (schemas/avro/examples).
 SITI = "3273025708900003"
 PENDUDUK_UPDATED = "id.go.spbe.dukcapil.PendudukUpdated.v1"
+KEMATIAN_DICATAT = "id.go.spbe.dukcapil.KematianDicatat.v1"
+#: The subscription DPMPTSP's application reads the resident under, through the gateway.
+GATEWAY_READ = "dpmptsp-penduduk"
 
 
 def _demo(*args: str) -> subprocess.CompletedProcess[str]:
@@ -60,6 +64,7 @@ def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path:
         "bapenda-izin.json",
         "dinsos-penduduk.json",
         "spbe-contracts.json",
+        "spbe-gateway.json",
     }
     assert all(p.stat().st_mode & 0o077 == 0 for p in handover.glob("*.json"))
     assert [a["event"] for a in report["arrivals"]] == [
@@ -98,6 +103,7 @@ def test_demo_story_arrives_everywhere_and_stops_the_broker_it_started(tmp_path:
     ]
     assert not LocalKafka(data_dir).status().healthy, "the demo stops the broker it started"
     _assert_contracts_held(report["contracts"], work_dir, snapshot["residents"])
+    _assert_gateway_answered(report["api"], work_dir)
 
 
 def _assert_contracts_held(contracts: dict[str, Any], work_dir: Path, residents: int) -> None:
@@ -132,13 +138,15 @@ def _assert_contracts_held(contracts: dict[str, Any], work_dir: Path, residents:
         for sub in catalog.subscriptions
         if sub.expires >= today and PENDUDUK_UPDATED in sub.allowed_fields
     }
+    # DPMPTSP's application also read her once through the gateway (kind api).
     answer = {line["subscriber"]: line for line in contracts["who_received"]}
     assert set(answer) == set(expected)
     for name, line in answer.items():
+        read_by_api = name == GATEWAY_READ
         assert (line["opd"], line["deliveries"], line["kinds"]) == (
             expected[name].opd,
-            2,
-            ["delivery"],
+            3 if read_by_api else 2,
+            ["api", "delivery"] if read_by_api else ["delivery"],
         )
         assert line["legal_basis"] == expected[name].legal_basis
     ledger = sa.create_engine(f"sqlite:///{work_dir / 'ledger.db'}")
@@ -149,9 +157,47 @@ def _assert_contracts_held(contracts: dict[str, Any], work_dir: Path, residents:
                 "WHERE kind = 'snapshot' AND subscriber = 'dpmptsp-penduduk'"
             )
         ).scalar_one()
+        api_rows = conn.execute(
+            sa.text("SELECT subscriber, event_type FROM spbe_ledger WHERE kind = 'api'")
+        ).all()
     ledger.dispose()
+    assert [tuple(r) for r in api_rows] == [(GATEWAY_READ, PENDUDUK_UPDATED)], (
+        "the gateway's one read of the resident, recorded under DPMPTSP's subscription"
+    )
     assert snapshot_rows == residents, "every snapshot row DPMPTSP received is in the ledger"
     assert SITI.encode() not in (work_dir / "ledger.db").read_bytes(), "no NIK in the ledger"
+
+
+def _assert_gateway_answered(api: dict[str, Any], work_dir: Path) -> None:
+    """SIUMKM's UMKM is on its topic at the 202's offset, once; SiCantik got the resident
+    with only the fields of dpmptsp-penduduk's contract."""
+    assert api["ok"] is True
+    assert api["url"].startswith("https://127.0.0.1:")
+    posted = api["posted"]
+    assert posted["status"] == 202
+    assert posted["topic"] == "spbe.dinkopukm.umkm.v1"
+    assert isinstance(posted["partition"], int)
+    assert posted["offset"] >= 0
+    assert posted["on_topic"] is True, "the record at the 202's offset carries its ce_id"
+    assert posted["source"] == "ID/PEMDA-3273/DINKOPUKM/siumkm"
+    assert posted["retry_same_offset"] is True, "the same Idempotency-Key publishes once"
+    catalog, _ = load_catalog(default_catalog_path())
+    contract = next(s for s in catalog.subscriptions if s.subscriber == GATEWAY_READ)
+    allowed = {
+        *contract.allowed_fields[PENDUDUK_UPDATED],
+        *contract.allowed_fields[KEMATIAN_DICATAT],
+    }
+    read = api["read"]
+    assert (read["status"], read["subscription"]) == (200, GATEWAY_READ)
+    assert "nik" in read["fields"]
+    assert "alamat.jalan" in read["fields"]
+    assert set(read["fields"]) <= allowed, "only what DPMPTSP's contract allows"
+    assert read["within_contract"] is True
+    tops = {path.split(".")[0] for path in read["fields"]}
+    assert not tops & {"tanggal_lahir", "pekerjaan", "no_kk"}
+    assert read["withheld_absent"] == ["tanggal_lahir", "pekerjaan", "no_kk"]
+    assert (work_dir / "gateway.db").is_file(), "the gateway's database is in the work dir"
+    assert (work_dir / "gateway" / "tls" / "spbe-gateway.key").stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.parametrize("server", ["postgres", "mariadb"])
@@ -162,4 +208,6 @@ def test_demo_runs_on_a_database_server(
     port = str(free_port_block(3))
     result = _demo("--json", "--data-dir", str(tmp_path / "k"), "--port", port, "--db-url", url)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["ok"] is True
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["api"]["ok"] is True, "the gateway reads the ledger on the server too"

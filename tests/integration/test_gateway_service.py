@@ -102,3 +102,5 @@ async def test_a_posted_umkm_is_on_kafka_and_a_resident_is_read_within_the_subsc
         await consumer.stop()
     who = scene.ledger.who_received(nik)
     assert [s.subscriber for s in who.subscribers] == ["dpmptsp-penduduk"]
+    # The read is recorded as the contract service records a delivery: by its ce_type.
+    assert [(e.kind.value, e.event_type) for e in who.entries] == [("api", PENDUDUK)]

@@ -31,8 +31,8 @@ from aiokafka.errors import KafkaError
 from bus.connection import KafkaConnection, as_connection
 from bus.delivery import dlq_topic
 from bus.errors import BusError
-from bus.ops.catalog import Catalog
 from bus.ops.api_clients import gateway_read_topics
+from bus.ops.catalog import Catalog
 from bus.ops.contract_topics import read_topics
 from bus.ops.principals import GATEWAY_GROUP
 from bus.startup import LiveNodeAdmin, close_client, start_client

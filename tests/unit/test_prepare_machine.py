@@ -1,7 +1,7 @@
 """``scripts/prepare-machine``: the one set-up step that ``make`` and ``.ci/run`` share.
 
-The script is run for real with a ``PATH`` that lacks the JDK, Maven, make, git and the
-MariaDB binaries; ``apt-get`` on that ``PATH`` is a recorder, so the tests see exactly what
+The script is run for real with a ``PATH`` that lacks the JDK, Maven, make, git, the
+MariaDB binaries and PHP; ``apt-get`` on that ``PATH`` is a recorder, so the tests see exactly what
 would be installed without changing this machine.
 """
 
@@ -19,9 +19,19 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "prepare-machine"
-# What a machine without the JDK, Maven, make, git and MariaDB is missing (PostgreSQL is
-# found by its fixed path under /usr/lib/postgresql, so it is only listed when absent there).
-EXPECTED = ["openjdk-17-jre-headless", "maven", "make", "git", "mariadb-server", "mariadb-client"]
+# What a machine without the JDK, Maven, make, git, MariaDB and PHP is missing (PostgreSQL
+# is found by its fixed path under /usr/lib/postgresql, so it is only listed when absent).
+EXPECTED = [
+    "openjdk-17-jre-headless",
+    "maven",
+    "make",
+    "git",
+    "mariadb-server",
+    "mariadb-client",
+    "openjdk-17-jdk-headless",
+    "php-cli",
+    "php-curl",
+]
 BASICS = ["bash", "sh", "sed", "id", "ls", "env", "cat", "dirname"]
 
 

@@ -116,7 +116,8 @@ async def closed_loop(send: Send, count: int, concurrency: int, ok: int) -> dict
                 status = (await send(index))[0]
             except (OSError, h11.ProtocolError):
                 status = 0
-            latencies.append(time.perf_counter() - sent)
+            if status == ok:
+                latencies.append(time.perf_counter() - sent)
             statuses[status] += 1
 
     started = time.perf_counter()

@@ -32,6 +32,7 @@ from bench import (
     consume,
     contracts,
     endtoend,
+    gateway,
     ledger,
     peer_steps,
     profiles,
@@ -74,6 +75,7 @@ STEPS = (
     "relay-backlog",
     "ledger",
     "contract-service",
+    "gateway",
     "peers",
 )
 
@@ -102,6 +104,9 @@ class Sizes:
     ledger_subjects: int
     #: PendudukUpdated events the contract service and the plain subscriber read per round.
     contract_events: int
+    #: Events the gateway's POST phase sends, and the seconds of its GETs at 500/s.
+    gateway_posts: int
+    gateway_seconds: float
     chunk: int = 1000
 
 
@@ -124,6 +129,8 @@ FULL = Sizes(
     ledger_entries=1_000_000,
     ledger_subjects=200_000,
     contract_events=20_000,
+    gateway_posts=20_000,
+    gateway_seconds=30.0,
 )
 QUICK = Sizes(
     rounds=3,
@@ -144,6 +151,8 @@ QUICK = Sizes(
     ledger_entries=100_000,
     ledger_subjects=20_000,
     contract_events=5_000,
+    gateway_posts=5_000,
+    gateway_seconds=10.0,
 )
 
 
@@ -368,6 +377,19 @@ def _contract_service(
     return measured or {}
 
 
+def _gateway(bootstrap: str, url: str, sizes: Sizes, errors: dict[str, str]) -> dict[str, Any]:
+    """The gateway as its own process, a load generator as another, over HTTPS."""
+    measured = _step(
+        f"gateway: {sizes.gateway_posts:,} posts, GETs at {gateway.GET_RATE}/s for "
+        f"{sizes.gateway_seconds:g} s",
+        errors,
+        lambda: gateway.measure(
+            bootstrap, url, posts=sizes.gateway_posts, seconds=sizes.gateway_seconds
+        ),
+    )
+    return measured or {}
+
+
 def _profiles(
     bootstrap: str, sizes: Sizes, out: Path, stem: str, errors: dict[str, str]
 ) -> dict[str, Any]:
@@ -484,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
             results["ledger"] = _ledger(url, sizes, errors)
         if "contract-service" in wanted:
             results["contract_service"] = _contract_service(bootstrap, url, sizes, errors)
+        if "gateway" in wanted:
+            results["gateway"] = _gateway(bootstrap, url, sizes, errors)
         if "peers" in wanted:
             results["peers"] = _peers(bootstrap, url, sizes, errors)
     cpu_after = cpu_times()

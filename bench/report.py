@@ -128,6 +128,24 @@ GOALS = (
         0.8,
     ),
     Goal(
+        "gateway POST >= 2,000 events/s acknowledged (202)",
+        ("gateway", "post", "events_per_s"),
+        2000,
+        unit="events/s",
+    ),
+    Goal(
+        "gateway GET p99 <= 20 ms at 500 requests/s",
+        ("gateway", "get", "p99_ms"),
+        20,
+        at_most=True,
+        unit="ms",
+    ),
+    Goal(
+        "gateway: load generator ceiling, GET /healthz requests/s",
+        ("gateway", "ceiling", "per_s"),
+        None,
+    ),
+    Goal(
         "security cost: publish secured / plaintext",
         ("security_cost", "publish", "ratio_secured_plaintext", "median"),
         None,
@@ -295,6 +313,50 @@ def _contract_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _gateway_lines(results: dict[str, Any]) -> list[str]:
+    """The gateway's POST events/s and GET latency, beside the load generator's ceiling."""
+    g = results.get("gateway") or {}
+    if not g:
+        return []
+    limit = g["rate_limit"]
+    lines = [
+        "",
+        f"REST gateway: {g['server']}; broker {g['broker']}; {g['databases']}; rate limit "
+        f"{limit['requests_per_s']:,.0f} requests/s per client (burst {limit['burst']:,}), "
+        f"so no 429 caps a figure. Load generator: {g['generator']}, {g['connections']} "
+        f"connections. The read model held {g['residents']:,} residents (filled through "
+        "the projected topic before measuring). POST: closed loop, "
+        f"{g['connections']} in flight, {g['posts']:,} UmkmTerdaftar; events/s = 202s per "
+        "second from first send to last answer. GET: open loop at a fixed rate for "
+        f"{g['get_seconds']:g} s, latency from each request's scheduled send time "
+        "(no coordinated omission). CPU shares are of one core, over the phase.",
+        "",
+        "| gateway | requests | per s | p50 ms | p99 ms | max ms | generator CPU | gateway CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = (
+        ("generator ceiling: GET /healthz, closed loop", g.get("ceiling"), "per_s"),
+        ("GET /healthz, open loop", g.get("ceiling_open_loop"), "answered_per_s"),
+        ("POST /api/v1/umkm with Idempotency-Key (202/s)", g.get("post"), "per_s"),
+        ("POST /api/v1/umkm without Idempotency-Key (202/s)", g.get("post_without_key"), "per_s"),
+        ("GET /api/v1/penduduk/{nik}, open loop (answered/s)", g.get("get"), "answered_per_s"),
+    )
+    for name, f, rate in rows:
+        if not f:
+            continue
+        offered = f" at {f['target_per_s']:,.0f}/s" if "target_per_s" in f else ""
+        lines.append(
+            f"| {name}{offered} | {f['requests']:,} | {_n(f[rate])} | {_n(f['p50_ms'])} | "
+            f"{_n(f['p99_ms'])} | {_n(f['max_ms'])} | {f['generator_cpu_share']:.0%} | "
+            f"{_share(f.get('gateway_cpu_share'))} |"
+        )
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
 def _security_cost(results: dict[str, Any]) -> list[str]:
     """The bus on a secured cluster next to plaintext: events/s of each, and the ratio."""
     cost = results.get("security_cost") or {}
@@ -398,6 +460,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
     lines += _ledger_lines(results)
     lines += _contract_lines(results)
+    lines += _gateway_lines(results)
     lines += _security_cost(results)
     lines += _peers(results.get("peers"))
     codec = results.get("codec") or {}

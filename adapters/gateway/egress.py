@@ -26,6 +26,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from adapters.db import run_sync
+from adapters.gateway.ledger_writer import LedgerWriter
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
     MAX_PAGE_LIMIT,
@@ -138,6 +139,7 @@ class Egress:
     ) -> None:
         self._models = models
         self._ledger = ledger
+        self._writer = LedgerWriter(ledger)
         self._page_limit = page_limit
         self._today = today
         self._clock = clock
@@ -194,8 +196,7 @@ class Egress:
             )
             for view in views
         ]
-        if entries:
-            await run_sync(self._ledger.append, entries)
+        await self._writer.append(entries)
 
     def _limit(self, limit: str | None) -> int | Answer:
         if limit is None:

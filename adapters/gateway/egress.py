@@ -26,7 +26,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from adapters.db import run_sync
-from adapters.gateway.ledger_writer import LedgerWriter
+from adapters.gateway.group_commit import GroupCommit
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
     MAX_PAGE_LIMIT,
@@ -139,7 +139,7 @@ class Egress:
     ) -> None:
         self._models = models
         self._ledger = ledger
-        self._writer = LedgerWriter(ledger)
+        self._writer: GroupCommit[LedgerEntry] = GroupCommit(ledger.append, name="gateway-ledger")
         self._page_limit = page_limit
         self._today = today
         self._clock = clock

@@ -31,7 +31,7 @@ from async code call them through :func:`adapters.db.run_sync`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -253,12 +253,27 @@ class IdempotencyStore:
 
     def complete(self, client: str, key: str, status: int, response: Mapping[str, Any]) -> None:
         """Store the answer of ``key``'s request; later claims replay it."""
-        with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(self._table)
-                .where(self._where(client, key))
-                .values(status=status, response=dict(response))
+        self.complete_many([(client, key, status, response)])
+
+    def complete_many(self, answers: Sequence[tuple[str, str, int, Mapping[str, Any]]]) -> None:
+        """Store many answers ``(client, key, status, response)`` in one transaction."""
+        if not answers:
+            return
+        c = self._table.c
+        statement = (
+            sa.update(self._table)
+            .where(c.client == sa.bindparam("b_client"), c.key == sa.bindparam("b_key"))
+            .values(
+                status=sa.bindparam("b_status"),
+                response=sa.bindparam("b_response", type_=c.response.type),
             )
+        )
+        rows = [
+            {"b_client": client, "b_key": key, "b_status": status, "b_response": dict(response)}
+            for client, key, status, response in answers
+        ]
+        with self._engine.begin() as conn:
+            conn.execute(statement, rows)
 
     def purge(self) -> int:
         """Delete the rows of expired keys; return how many."""

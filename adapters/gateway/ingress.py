@@ -34,6 +34,7 @@ from pydantic import SecretBytes
 
 from adapters.db import run_sync
 from adapters.gateway.bodies import BodyRejected, parse_event
+from adapters.gateway.group_commit import GroupCommit
 from adapters.gateway.idempotency import (
     IdempotencyStore,
     Mismatch,
@@ -146,6 +147,10 @@ class Ingress(Lifecycle):
         self._starting = asyncio.Lock()
         self._in_flight: set[tuple[str, str]] = set()
         self._started = False
+        #: Answers of accepted posts, stored together when requests arrive together.
+        self._completions: GroupCommit[tuple[str, str, int, Mapping[str, Any]]] = GroupCommit(
+            store.complete_many, name="gateway-idempotency"
+        )
 
     async def start(self) -> None:
         self._started = True
@@ -320,7 +325,7 @@ class Ingress(Lifecycle):
         log.info("gateway.event_accepted", client=client.client, **response)
         if key is not None:
             try:
-                await run_sync(self.store.complete, client.client, key, 202, response)
+                await self._completions.append([(client.client, key, 202, response)])
             except sa.exc.SQLAlchemyError as exc:
                 # The event is acknowledged: answer so. A retry with the key finds it
                 # pending and publishes the same event id again, which subscribers drop.

@@ -83,6 +83,19 @@ def test_a_completed_key_replays_its_answer_also_from_a_new_store_after_a_restar
     assert restarted.claim(CLIENT, "k-1", BODY, ID_2) == Replay(202, ANSWER)
 
 
+def test_answers_stored_together_each_replay_under_their_own_key(
+    store: IdempotencyStore,
+) -> None:
+    for key, event_id in (("k-1", ID_1), ("k-2", ID_2)):
+        store.claim(CLIENT, key, BODY, event_id)
+    store.claim("another-client", "k-1", BODY, ID_2)
+    second = {**ANSWER, "offset": 99}
+    store.complete_many([(CLIENT, "k-1", 202, ANSWER), (CLIENT, "k-2", 202, second)])
+    assert store.claim(CLIENT, "k-1", BODY, ID_2) == Replay(202, ANSWER)
+    assert store.claim(CLIENT, "k-2", BODY, ID_1) == Replay(202, second)
+    assert store.claim("another-client", "k-1", BODY, ID_1) == Pending(ID_2)
+
+
 def test_a_key_reused_for_another_body_is_a_mismatch_pending_or_completed(
     store: IdempotencyStore,
 ) -> None:

@@ -1,4 +1,4 @@
-"""The gateway's ledger group commit: callers share transactions, and each waits for its own."""
+"""Group commit: concurrent callers share transactions, and each waits for its own."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.gateway.ledger_writer import LedgerWriter
+from adapters.gateway.group_commit import GroupCommit
 from bus.ledger import LedgerEntry, LedgerKind
 
 
@@ -46,7 +46,7 @@ class RecordingLedger:
 
 async def test_concurrent_reads_share_transactions_and_every_entry_is_committed() -> None:
     ledger = RecordingLedger()
-    writer = LedgerWriter(ledger)
+    writer = GroupCommit(ledger.append, name="test")
     await asyncio.gather(*(writer.append([_entry(n)]) for n in range(50)))
     committed = [event for transaction in ledger.transactions for event in transaction]
     assert sorted(committed) == sorted(f"event-{n}" for n in range(50))
@@ -55,13 +55,13 @@ async def test_concurrent_reads_share_transactions_and_every_entry_is_committed(
 
 async def test_a_caller_returns_only_after_its_own_entries_are_committed() -> None:
     ledger = RecordingLedger()
-    writer = LedgerWriter(ledger)
+    writer = GroupCommit(ledger.append, name="test")
     await writer.append([_entry(1)])
     assert ledger.transactions == [["event-1"]]
 
 
 async def test_a_failed_transaction_fails_every_caller_in_it() -> None:
-    writer = LedgerWriter(RecordingLedger(fail=True))
+    writer = GroupCommit(RecordingLedger(fail=True).append, name="test")
     results = await asyncio.gather(
         *(writer.append([_entry(n)]) for n in range(5)), return_exceptions=True
     )
@@ -70,13 +70,13 @@ async def test_a_failed_transaction_fails_every_caller_in_it() -> None:
 
 async def test_nothing_to_record_is_no_transaction() -> None:
     ledger = RecordingLedger()
-    await LedgerWriter(ledger).append([])
+    await GroupCommit(ledger.append, name="test").append([])
     assert ledger.transactions == []
 
 
 async def test_later_callers_are_committed_after_an_earlier_failure() -> None:
     ledger = RecordingLedger(fail=True)
-    writer = LedgerWriter(ledger)
+    writer = GroupCommit(ledger.append, name="test")
     with pytest.raises(RuntimeError):
         await writer.append([_entry(0)])
     ledger.fail = False

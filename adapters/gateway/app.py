@@ -238,6 +238,8 @@ class GatewayApp:
     ) -> tuple[Response, ApiCall]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         response: Response
+        details: dict[str, Any] = {"event": event_name if event_name.isidentifier() else "?"}
+        topics: tuple[str, ...] = ()
         if media not in _JSON_TYPES:
             doc = problem(
                 415,
@@ -256,6 +258,14 @@ class GatewayApp:
                     access, event_name, body, request.headers.get("idempotency-key")
                 )
                 headers = dict(result.headers)
+                if result.status == 202:  # where it went: the audit record says
+                    topics = (str(result.body["topic"]),)
+                    details.update(
+                        event_id=result.body["id"],
+                        partition=result.body["partition"],
+                        offset=result.body["offset"],
+                        replayed=result.replayed,
+                    )
                 if result.replayed:
                     headers["Idempotent-Replayed"] = "true"
                 if result.status >= 400:
@@ -268,8 +278,8 @@ class GatewayApp:
             endpoint=endpoint,
             status=response.status_code,
             outcome=outcome_of(response),
-            topics=(),
-            details={"event": event_name if event_name.isidentifier() else "?"},
+            topics=topics,
+            details=details,
         )
         return response, call
 

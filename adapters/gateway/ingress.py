@@ -322,7 +322,7 @@ class Ingress(Lifecycle):
             "partition": result.partition,
             "offset": result.offset,
         }
-        log.info("gateway.event_accepted", client=client.client, **response)
+        log.debug("gateway.event_accepted", client=client.client, **response)
         if key is not None:
             try:
                 await self._completions.append([(client.client, key, 202, response)])

@@ -396,5 +396,12 @@ async def test_the_calls_are_in_the_audit_trail_with_their_subscription_and_no_n
     assert all(r.principal == SIUMKM for r in calls)
     assert all(r.result["persons"] == 1 for r in reads)
     assert all(r.parameters["endpoint"] == "/api/v1/penduduk/{nik}" for r in reads)
-    trail = json.dumps([r.to_json() for r in calls], default=str)
+    posts = [
+        r
+        for r in await read_audit(deployment.operator, subscriber=SIUMKM)
+        if r.parameters.get("endpoint") == "/api/v1/umkm" and r.result["status"] == 202
+    ]
+    assert posts, "the gateway audited SIUMKM's accepted posts"
+    assert all(r.topics and isinstance(r.parameters["offset"], int) for r in posts)
+    trail = json.dumps([r.to_json() for r in [*calls, *posts]], default=str)
     assert not {nik for nik in deployment.residents if nik in trail}

@@ -43,7 +43,6 @@ __all__ = ["SCOPE_PUBLISH", "SCOPE_READ", "GatewayApp"]
 
 log = get_logger("adapters.gateway")
 
-_REALM: Final = REALM
 _JSON_TYPES: Final = ("application/json", "application/cloudevents+json")
 
 Handler = Callable[[Request, ClientAccess], Awaitable[tuple[Response, ApiCall]]]
@@ -107,7 +106,7 @@ class GatewayApp:
                 "Bearer token required",
                 "send Authorization: Bearer <access_token> from POST /oauth/token",
             )
-            return problem_response(doc, {"WWW-Authenticate": f"Bearer {_REALM}"})
+            return problem_response(doc, {"WWW-Authenticate": f"Bearer {REALM}"})
         try:
             claims = self._issuer.verify(token.strip())
         except TokenRejected as rejected:
@@ -121,13 +120,13 @@ class GatewayApp:
                 "Token lacks the scope",
                 f"this endpoint needs the scope {scope}",
             )
-            challenge = f'Bearer {_REALM}, error="insufficient_scope", scope="{scope}"'
+            challenge = f'Bearer {REALM}, error="insufficient_scope", scope="{scope}"'
             return problem_response(doc, {"WWW-Authenticate": challenge})
         return claims
 
     def _invalid_token(self, description: str) -> Response:
         doc = problem(401, "invalid-token", "Invalid bearer token", description)
-        challenge = f'Bearer {_REALM}, error="invalid_token", error_description="{description}"'
+        challenge = f'Bearer {REALM}, error="invalid_token", error_description="{description}"'
         return problem_response(doc, {"WWW-Authenticate": challenge})
 
     async def _serve(

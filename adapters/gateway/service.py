@@ -18,9 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
-from sqlalchemy.engine import Engine
 
-from adapters.db import create_engine, run_sync
+from adapters.db import run_sync
 from adapters.gateway.app import GatewayApp
 from adapters.gateway.audit import ApiAudit
 from adapters.gateway.config import GatewayConfig
@@ -62,7 +61,6 @@ class Gateway(Lifecycle):
         self._subscriber: Subscriber | None = None
         self._server: _Server | None = None
         self._follow: asyncio.Task[None] | None = None
-        self._store_engine: Engine | None = None
         self._started = False
 
     async def start(self) -> None:
@@ -89,8 +87,7 @@ class Gateway(Lifecycle):
         url = config.database_url.get_secret_value()
         self._models = models = ReadModels.from_url(url)
         await run_sync(models.create_tables)
-        self._store_engine = create_engine(url)
-        store = IdempotencyStore(self._store_engine)
+        store = IdempotencyStore(models.engine)  # one database, one pool
         await run_sync(store.create_table)
         self._ledger = ledger = LedgerStore.from_url(
             config.ledger_url.get_secret_value(),
@@ -204,9 +201,6 @@ class Gateway(Lifecycle):
             if self._models is not None:
                 self._models.dispose()
                 self._models = None
-            if self._store_engine is not None:
-                self._store_engine.dispose()
-                self._store_engine = None
 
     def __repr__(self) -> str:
         return f"Gateway(port={self.config.port}, clients={len(self.config.clients)}, secrets=***)"

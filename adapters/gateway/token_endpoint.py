@@ -35,7 +35,6 @@ __all__ = ["REALM", "SCOPE_PUBLISH", "SCOPE_READ", "TokenEndpoint"]
 SCOPE_PUBLISH: Final = "events:publish"
 SCOPE_READ: Final = "data:read"
 REALM: Final = 'realm="spbe-bus"'
-_REALM: Final = REALM
 #: Checked against when the client id is unknown, so a wrong id costs what a wrong secret does.
 _NOBODY: Final = hash_client_secret("no client has this secret")
 
@@ -100,7 +99,7 @@ class TokenEndpoint:
         valid = await run_sync(verify_client_secret, secret, hashed or _NOBODY)
         access = self._config.access_of(client_id) if hashed is not None else None
         if not valid or access is None:
-            challenge = {"WWW-Authenticate": f"Basic {_REALM}"} if basic else {}
+            challenge = {"WWW-Authenticate": f"Basic {REALM}"} if basic else {}
             return _oauth_error(
                 401, "invalid_client", "unknown client or wrong secret", challenge
             ), ANONYMOUS
@@ -151,6 +150,6 @@ def _client_credentials(
             401,
             "invalid_client",
             "authenticate with HTTP Basic or client_id and client_secret",
-            {"WWW-Authenticate": f"Basic {_REALM}"},
+            {"WWW-Authenticate": f"Basic {REALM}"},
         )
     return client_id, secret, False

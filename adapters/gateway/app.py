@@ -29,7 +29,13 @@ from adapters.gateway.audit import ApiAudit, ApiCall
 from adapters.gateway.config import GatewayConfig
 from adapters.gateway.egress import Answer, Egress
 from adapters.gateway.errors import TokenRejected
-from adapters.gateway.http import BodyTooLarge, json_response, outcome_of, read_body
+from adapters.gateway.http import (
+    BodyTooLarge,
+    json_response,
+    outcome_from,
+    outcome_of,
+    read_body,
+)
 from adapters.gateway.ingress import Ingress
 from adapters.gateway.metrics import ANONYMOUS, PERSONS, observe_request
 from adapters.gateway.problems import problem, problem_response
@@ -153,6 +159,19 @@ class GatewayApp:
             response = problem_response(
                 problem(500, "internal-error", "Internal error", "the gateway failed; retry later")
             )
+        self._account(request, endpoint, client, response, call, started)
+        return response
+
+    def _account(
+        self,
+        request: Request,
+        endpoint: str,
+        client: str,
+        response: Response,
+        call: ApiCall | None,
+        started: float,
+    ) -> None:
+        """One audit record, the metrics and one log line for an answered request."""
         status = response.status_code
         call = call or ApiCall(
             client=client,
@@ -175,7 +194,6 @@ class GatewayApp:
             persons=call.persons,
             ms=round(seconds * 1000, 2),
         )
-        return response
 
     def _rate_limited(self, wait: float) -> Response:
         retry = retry_after_header(wait)
@@ -194,23 +212,7 @@ class GatewayApp:
         """``POST /oauth/token``: client credentials for a bearer token."""
         started = time.perf_counter()
         response, client = await self._tokens.answer(request)
-        seconds = time.perf_counter() - started
-        observe_request("/oauth/token", client, response.status_code, seconds)
-        self._audit.record(
-            ApiCall(
-                client=client,
-                method="POST",
-                endpoint="/oauth/token",
-                status=response.status_code,
-                outcome=outcome_of(response),
-            )
-        )
-        log.info(
-            "gateway.token",
-            client=client,
-            status=response.status_code,
-            ms=round(seconds * 1000, 2),
-        )
+        self._account(request, "/oauth/token", client, response, None, started)
         return response
 
     # -- ingress -----------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class GatewayApp:
         response: Response
         details: dict[str, Any] = {"event": event_name if event_name.isidentifier() else "?"}
         topics: tuple[str, ...] = ()
+        document: Mapping[str, Any] | None = None
         if media not in _JSON_TYPES:
             doc = problem(
                 415,
@@ -246,7 +249,7 @@ class GatewayApp:
                 "Unsupported media type",
                 "send the event as Content-Type: application/json",
             )
-            response = problem_response(doc)
+            response, document = problem_response(doc), doc
         else:
             try:
                 body = await read_body(request, self.config.max_body_bytes)
@@ -256,7 +259,7 @@ class GatewayApp:
                 result = await self._ingress.post(
                     access, event_name, body, request.headers.get("idempotency-key")
                 )
-                headers = dict(result.headers)
+                headers, document = dict(result.headers), result.body
                 if result.status == 202:  # where it went: the audit record says
                     topics = (str(result.body["topic"]),)
                     details.update(
@@ -276,7 +279,7 @@ class GatewayApp:
             method="POST",
             endpoint=endpoint,
             status=response.status_code,
-            outcome=outcome_of(response),
+            outcome=outcome_from(response.status_code, document),
             topics=topics,
             details=details,
         )

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from adapters.db import run_sync
 from adapters.gateway.group_commit import GroupCommit
+from adapters.gateway.http import outcome_from
 from adapters.gateway.problems import problem
 from adapters.gateway.readmodels import (
     MAX_PAGE_LIMIT,
@@ -74,11 +75,7 @@ class Answer:
     @property
     def outcome(self) -> str:
         """``ok``, ``not-modified``, or the problem's name (for the audit trail)."""
-        if self.status == 304:
-            return "not-modified"
-        if self.body is not None and self.status >= 400:
-            return str(self.body.get("type", "")).rsplit(":", 1)[-1]
-        return "ok"
+        return outcome_from(self.status, self.body)
 
 
 def _refused(status: int, name: str, title: str, detail: str, **ext: Any) -> Answer:

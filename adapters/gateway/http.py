@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["BodyTooLarge", "json_response", "outcome_of", "read_body"]
+__all__ = ["BodyTooLarge", "json_response", "outcome_from", "outcome_of", "read_body"]
 
 
 class BodyTooLarge(Exception):
@@ -51,9 +51,20 @@ _OUTCOMES = {
 }
 
 
+def outcome_from(status: int, body: Mapping[str, Any] | None) -> str:
+    """An answer's outcome for the audit trail: ``ok``, ``not-modified``, or the name of
+    its problem document (``not-steward``), else a name for its status."""
+    if status >= 400 and body is not None and isinstance(body.get("type"), str):
+        return str(body["type"]).rsplit(":", 1)[-1]
+    return _status_outcome(status)
+
+
 def outcome_of(response: Response) -> str:
-    """A response's outcome for the audit trail: ``ok``, ``not-modified`` or the failure."""
-    status = response.status_code
+    """A response's outcome for the audit trail when its body is not at hand."""
+    return _status_outcome(response.status_code)
+
+
+def _status_outcome(status: int) -> str:
     if status < 300:
         return "ok"
     if status == 304:

@@ -31,6 +31,10 @@ EXPECTED = [
     "openjdk-17-jdk-headless",
     "php-cli",
     "php-curl",
+    "graphviz",
+    "chromium",
+    "chromium-driver",
+    "prometheus",
 ]
 BASICS = ["bash", "sh", "sed", "id", "ls", "env", "cat", "dirname"]
 

@@ -3,6 +3,9 @@ provisions, and the users and ACLs it grants (those in :mod:`bus.cli.access_cmd`
 
 ``plan`` exits 1 when a change is refused (destructive or impossible), 0 otherwise;
 ``apply`` exits 1 and changes nothing when the plan has a refusal.
+
+``catalog asyncapi`` and ``catalog metadata`` (:mod:`bus.cli.describe_cmd`) write the
+catalogue's machine-readable descriptions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from bus.cli.connection_args import (
     add_credentials_option,
     connection_of,
 )
+from bus.cli.describe_cmd import add_describe_commands
 from bus.connection import KafkaConnection
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
@@ -75,6 +79,7 @@ def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     apply.set_defaults(handler=_apply)
 
     add_credentials_commands(csub, add_bootstrap_argument, bootstrap_of)
+    add_describe_commands(csub)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from bus.ops.catalog import Catalog, CatalogTopic, Steward
 
 __all__ = [
     "DATASET_TYPE",
+    "DCTERMS_NAMESPACE",
     "RECORD_FORMATS",
     "REPEATED_TERMS",
     "SCHEMA_TERMS",
@@ -41,6 +42,8 @@ __all__ = [
     "to_turtle",
 ]
 
+#: The DCMI terms every key of a record names a term of.
+DCTERMS_NAMESPACE = "http://purl.org/dc/terms/"
 #: DCMI Type of every data set.
 DATASET_TYPE = str(DCMITYPE.Dataset)
 #: The records' media type (their ``content-type`` header), then their schemas'.
@@ -138,9 +141,9 @@ def to_turtle(records: Iterable[Mapping[str, Any]]) -> str:
         subject = URIRef(dataset_uri(identifier))
         graph.add((subject, RDF.type, DCAT.Dataset))
         for key, value in record.items():
-            if DCTERMS + key not in DCTERMS:
+            if f"{DCTERMS_NAMESPACE}{key}" not in DCTERMS:
                 raise ConfigError(
-                    f"records[{i}].{key}: not a term of http://purl.org/dc/terms/",
+                    f"records[{i}].{key}: not a term of {DCTERMS_NAMESPACE}",
                     fix="name each value after its DCMI term (title, creator, subject, ...)",
                 )
             values = value if isinstance(value, list) else [value]

@@ -7,7 +7,8 @@ carries its event types, classification, legal basis and expiry, and, when measu
 per :class:`~bus.ops.flows.FlowState`, explained by one legend; an expired subscription is
 marked from ``today`` even without measures.
 
-The SVG is meant to be embedded in a page: each flow edge has the element id
+The SVG is meant to be embedded in a page (:func:`embeddable_svg` drops what precedes its
+``<svg>`` element): each flow edge has the element id
 :func:`flow_element_id` (``flow:<subscriber>:<topic>``) and the classes ``flow`` and
 ``state-<state>``; topics, applications, subscribers and clients have ids ``topic:<name>``,
 ``app:<principal>``, ``subscriber:<id>`` and ``client:<id>`` (a REST client that reads;
@@ -33,6 +34,7 @@ __all__ = [
     "DIAGRAM_FORMATS",
     "STATE_COLOURS",
     "DiagramError",
+    "embeddable_svg",
     "flow_element_id",
     "render",
     "to_dot",
@@ -322,3 +324,15 @@ def render(
             fix="check the Graphviz installation ('dot -V'); report the catalogue if it persists",
         ) from None
     return drawn
+
+
+def embeddable_svg(svg: bytes) -> str:
+    """The ``<svg>`` element of a rendered SVG, without the XML declaration, DOCTYPE and
+    comments before it, for inline use in an HTML page."""
+    text = svg.decode()
+    start = text.find("<svg")
+    if start < 0:
+        raise DiagramError(
+            "not an SVG document: no <svg> element", fix="pass the bytes of render(..., 'svg')"
+        )
+    return text[start:]

@@ -24,8 +24,9 @@ from aiokafka.errors import KafkaError
 from bus.connection import KafkaConnection, as_connection
 from bus.delivery import dlq_topic
 from bus.errors import ConfigError
+from bus.logs import get_logger
 from bus.ops.catalog import Catalog
-from bus.ops.flows import Flow, FlowMeasure, flow_graph, flow_state
+from bus.ops.flows import Flow, FlowMeasure, FlowState, flow_graph, flow_state
 from bus.ops.status import StatusError, StatusReport, collect_status
 from bus.startup import LiveNodeAdmin, close_client, start_client
 
@@ -36,6 +37,8 @@ DEFAULT_WINDOW = timedelta(days=7)
 MIN_SPAN = timedelta(hours=1)
 
 _DAY_S = 86_400.0
+
+log = get_logger(__name__)
 
 
 def count_rate(
@@ -79,6 +82,12 @@ async def measure_flows(
             last_applied=last,
             state=flow_state(flow, lag=lag, dead_letters=dead, today=today, max_lag=max_lag),
         )
+    log.info(
+        "flows.measured",
+        flows=len(result),
+        window_days=window / timedelta(days=1),
+        states={s.value: sum(m.state is s for m in result.values()) for s in FlowState},
+    )
     return result
 
 

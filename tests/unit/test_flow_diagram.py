@@ -25,6 +25,7 @@ from bus.ops.flow_diagram import (
     DIAGRAM_FORMATS,
     STATE_COLOURS,
     DiagramError,
+    embeddable_svg,
     flow_element_id,
     render,
     to_dot,
@@ -206,6 +207,16 @@ def test_svg_is_well_formed_with_an_element_per_flow(graph: FlowGraph) -> None:
         assert {"edge", "flow", f"state-{state}"} <= set(classes)
     assert "legend" in by_id
     assert f"topic:{graph.topics[0].name}" in by_id
+
+
+def test_the_embeddable_svg_is_the_svg_element_alone(graph: FlowGraph) -> None:
+    fragment = embeddable_svg(render(graph, "svg", today=BEFORE))
+    assert fragment.startswith("<svg")
+    assert "<?xml" not in fragment
+    assert "<!DOCTYPE" not in fragment
+    assert ET.fromstring(fragment).tag == f"{SVG}svg"  # noqa: S314 (drawn here)
+    with pytest.raises(DiagramError, match="no <svg> element"):
+        embeddable_svg(b"digraph {}")
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -11,7 +11,8 @@ The SVG is meant to be embedded in a page (:func:`embeddable_svg` drops what pre
 ``<svg>`` element): each flow edge has the element id
 :func:`flow_element_id` (``flow:<subscriber>:<topic>``) and the classes ``flow`` and
 ``state-<state>``; topics, applications, subscribers and clients have ids ``topic:<name>``,
-``app:<principal>``, ``subscriber:<id>`` and ``client:<id>`` (a REST client that reads;
+``app:<principal>``, ``subscriber:<id>`` (with a ``state-<state>`` class per state among its
+flows) and ``client:<id>`` (a REST client that reads;
 one that posts is a steward application, whose POST edges leave its ``app:`` node).
 
 SVG and PNG come from Debian's ``dot`` (package ``graphviz``) through the ``graphviz``
@@ -142,7 +143,7 @@ def to_dot(
             f"    graph [label={_label([steward.id, steward.name])}, "
             f'id={_q("steward:" + steward.id)}, style="rounded", color="#607d8b"];'
         )
-        for principal in steward.applications:
+        for principal in steward.principals:
             name = "app:" + principal
             out.append(
                 f"    {_q(name)} "
@@ -164,7 +165,7 @@ def to_dot(
         out.append(f"  {_q(name)} {attrs};")
         for steward in graph.stewards:
             if steward.id == topic.steward:
-                for principal in steward.applications:
+                for principal in steward.principals:
                     out.append(
                         f"  {_q('app:' + principal)} -> {_q(name)} "
                         + _attrs(
@@ -174,9 +175,10 @@ def to_dot(
                         )
                         + ";"
                     )
-    out += _subscribers_dot(graph)
+    states = {f.key: _state(f, measures, today) for f in graph.flows}
+    out += _subscribers_dot(graph, {k: s for k, (s, _) in states.items()})
     for flow in graph.flows:
-        state, measure = _state(flow, measures, today)
+        state, measure = states[flow.key]
         colour = _q(STATE_COLOURS[state])
         attrs = _attrs(
             label=_label(_flow_lines(flow, state, measure)),
@@ -196,7 +198,8 @@ def to_dot(
     return "\n".join(out) + "\n"
 
 
-def _subscribers_dot(graph: FlowGraph) -> list[str]:
+def _subscribers_dot(graph: FlowGraph, states: Mapping[str, FlowState]) -> list[str]:
+    """One cluster per receiving OPD; a subscriber's classes name its flows' states."""
     out: list[str] = []
     by_opd: dict[str, list[str]] = {}
     for flow in graph.flows:
@@ -211,7 +214,11 @@ def _subscribers_dot(graph: FlowGraph) -> list[str]:
         )
         for subscriber in names:
             name = "subscriber:" + subscriber
-            attrs = _attrs(shape="box", label=_q(subscriber), id_=_q(name), class_='"subscriber"')
+            found = [states[f.key] for f in graph.flows if f.subscriber == subscriber]
+            classes = ["subscriber", *(f"state-{s.value}" for s in FlowState if s in found)]
+            attrs = _attrs(
+                shape="box", label=_q(subscriber), id_=_q(name), class_=_q(" ".join(classes))
+            )
             out.append(f"    {_q(name)} {attrs};")
         out.append("  }")
     return out

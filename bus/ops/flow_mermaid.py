@@ -73,14 +73,14 @@ def mermaid_flowchart(
     lines: list[str] = []
     for steward in graph.stewards:
         out.append(f"  subgraph {ids('steward', steward.id)}[{_text([steward.id, steward.name])}]")
-        out += [f"    {ids('app', p)}[[{_text([p])}]]" for p in steward.applications]
+        out += [f"    {ids('app', p)}[[{_text([p])}]]" for p in steward.principals]
         out.append("  end")
     for topic in graph.topics:
         label = [topic.name, *(short(t) for t in topic.event_types), topic.classification.value]
         out.append(f"  {ids('topic', topic.name)}[({_text(label)})]")
         for steward in graph.stewards:
             if steward.id == topic.steward:
-                for p in steward.applications:
+                for p in steward.principals:
                     lines.append(f"  {ids('app', p)} -->|publishes| {ids('topic', topic.name)}")
                     edges.append("stroke:#607d8b")
     by_opd: dict[str, list[str]] = {}

@@ -23,6 +23,7 @@ from bus.contract.names import DataClassification
 from bus.ops.api_clients import client_access
 from bus.ops.catalog import Catalog, Subscription
 from bus.ops.contract_topics import subscribed_topics
+from bus.ops.principals import application_principal
 
 __all__ = [
     "ApiFlow",
@@ -49,12 +50,17 @@ class FlowState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class StewardNode:
-    """A steward OPD and its publishing applications (their Kafka principals)."""
+    """A steward OPD and its publishing applications."""
 
     id: str
     name: str
-    #: Principals such as ``disdukcapil-siak``, in the catalogue's order.
+    #: Application names as in ``ce_source`` (``siak``), in the catalogue's order.
     applications: tuple[str, ...]
+
+    @property
+    def principals(self) -> tuple[str, ...]:
+        """The Kafka principal of each application (``disdukcapil-siak``), in order."""
+        return tuple(application_principal(self.id, a) for a in self.applications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +148,7 @@ class FlowGraph:
 
 def flow_graph(catalog: Catalog) -> FlowGraph:
     """The graph of ``catalog``, every part in the catalogue's order."""
-    stewards = tuple(StewardNode(s.id, s.name, s.principals) for s in catalog.stewards)
+    stewards = tuple(StewardNode(s.id, s.name, s.applications) for s in catalog.stewards)
     topics = tuple(
         TopicNode(t.name, t.steward, t.event_types, t.classification) for t in catalog.topics
     )

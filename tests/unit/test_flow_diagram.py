@@ -207,6 +207,10 @@ def test_svg_is_well_formed_with_an_element_per_flow(graph: FlowGraph) -> None:
         assert {"edge", "flow", f"state-{state}"} <= set(classes)
     assert "legend" in by_id
     assert f"topic:{graph.topics[0].name}" in by_id
+    dinkes = (by_id["subscriber:dinkes-penduduk"].get("class") or "").split()
+    assert dinkes == ["node", "subscriber", "state-expired"]
+    dinsos = (by_id["subscriber:dinsos-penduduk"].get("class") or "").split()
+    assert dinsos == ["node", "subscriber", "state-unmeasured"]
 
 
 def test_the_embeddable_svg_is_the_svg_element_alone(graph: FlowGraph) -> None:

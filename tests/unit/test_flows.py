@@ -53,7 +53,8 @@ def test_a_flow_carries_only_the_event_types_its_agreement_allows(catalog: Catal
 def test_stewards_topics_and_api_clients_come_from_the_catalogue(catalog: Catalog) -> None:
     graph = flow_graph(catalog)
     assert [s.id for s in graph.stewards] == ["DISDUKCAPIL", "DPMPTSP", "DINKOPUKM", "BAPENDA"]
-    assert graph.stewards[0].applications == ("disdukcapil-siak",)
+    assert graph.stewards[0].applications == ("siak",)
+    assert graph.stewards[0].principals == ("disdukcapil-siak",)
     assert [t.name for t in graph.topics] == [t.name for t in catalog.topics]
     assert graph.topics[0].event_types == (UPDATED, DIED)
     clients = {c.client: c for c in graph.api_clients}

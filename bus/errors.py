@@ -38,7 +38,8 @@ Errors of one subsystem live beside it, all under :class:`BusError`:
 ``RegistryError`` and ``RegistryUnavailableError`` (:mod:`bus.registry.errors`),
 ``ProvisioningError`` (:mod:`bus.ops.catalog_diff`), ``StatusError`` (:mod:`bus.ops.status`),
 ``ReplayError`` / ``ReplayRefusedError`` (:mod:`bus.ops.replay_plan`), ``AuditError``
-(:mod:`bus.ops.audit`), ``DeadLetterError`` (:mod:`bus.ops.dlq_records`).
+(:mod:`bus.ops.audit`), ``DeadLetterError`` (:mod:`bus.ops.dlq_records`), ``DiagramError``
+(:mod:`bus.ops.flow_diagram`).
 
 Errors that a person has to act on carry a ``fix``: one sentence saying what to do.
 """

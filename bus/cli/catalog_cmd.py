@@ -1,5 +1,6 @@
-"""``spbe-bus catalog check | plan | apply | credentials``: the catalogue, the topics it
-provisions, and the users and ACLs it grants (those in :mod:`bus.cli.access_cmd`).
+"""``spbe-bus catalog check | plan | apply | credentials | diagram``: the catalogue, the
+topics it provisions, the users and ACLs it grants (those in :mod:`bus.cli.access_cmd`),
+and the picture of its data flows (:mod:`bus.cli.diagram_cmd`).
 
 ``plan`` exits 1 when a change is refused (destructive or impossible), 0 otherwise;
 ``apply`` exits 1 and changes nothing when the plan has a refusal.
@@ -27,6 +28,7 @@ from bus.cli.connection_args import (
     connection_of,
 )
 from bus.cli.describe_cmd import add_describe_commands
+from bus.cli.diagram_cmd import add_diagram_command
 from bus.connection import KafkaConnection
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.catalog_plan import apply_plan, plan_catalog
@@ -59,7 +61,9 @@ def bootstrap_of(args: argparse.Namespace) -> KafkaConnection:
 
 
 def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    catalog = sub.add_parser("catalog", help="the catalogue: check it, plan and apply its topics")
+    catalog = sub.add_parser(
+        "catalog", help="the catalogue: check it, plan and apply its topics, draw its flows"
+    )
     csub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="COMMAND")
 
     check = csub.add_parser("check", help="validate the catalogue against the data standard")
@@ -80,6 +84,7 @@ def add_catalog_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
     add_credentials_commands(csub, add_bootstrap_argument, bootstrap_of)
     add_describe_commands(csub)
+    add_diagram_command(csub, add_bootstrap_argument, bootstrap_of)
 
 
 def _check(args: argparse.Namespace) -> int:

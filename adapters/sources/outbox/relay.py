@@ -53,6 +53,7 @@ from bus.contract.plan import OutgoingRecord
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
+from bus.ops.metrics import record_published
 from bus.publisher import Publisher
 
 __all__ = ["OutboxRelay", "RelayStats", "next_idle_pause"]
@@ -312,6 +313,8 @@ class OutboxRelay(Lifecycle):
                 continue
             sent.append(row)
         results = await publisher.publish_records(records)
+        for record, result in zip(records, results, strict=True):
+            record_published(result, topic=record.topic)  # spbe_published_total: silence alerts
         published: list[int] = []
         failed: dict[str, tuple[OutboxRow, BusError]] = {}
         for row, result in zip(sent, results, strict=True):

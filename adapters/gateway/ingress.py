@@ -302,7 +302,9 @@ class Ingress(Lifecycle):
             publisher = await self._publisher_for(client)
             result = await publisher.publish(event, event_id=event_id)
         except _KAFKA_FAILURES as exc:
-            record_published(exc, topic=self._standard[event.event_name].topic)
+            name = event.event_name
+            topic = self._topic_overrides.get(name, self._standard[name].topic)
+            record_published(exc, topic=topic)
             log.warning(
                 "gateway.publish_failed",
                 client=client.client,

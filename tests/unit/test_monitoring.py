@@ -200,7 +200,7 @@ def test_the_dashboard_takes_its_datasource_as_an_input_variable() -> None:
             assert target["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
-def test_every_panel_has_targets_and_a_unique_id_inside_the_grid() -> None:
+def test_every_panel_has_targets_and_a_unique_id_and_its_own_place_in_the_grid() -> None:
     ids = [p["id"] for p in dashboard()["panels"]]
     assert len(ids) == len(set(ids))
     assert len(panels()) >= 10
@@ -208,8 +208,29 @@ def test_every_panel_has_targets_and_a_unique_id_inside_the_grid() -> None:
         assert panel["targets"], f"panel {panel['title']} has no query"
         assert all(t["expr"].strip() for t in panel["targets"]), panel["title"]
         assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
+    taken: dict[tuple[int, int], str] = {}
+    for panel in dashboard()["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in taken, f"{panel['title']} overlaps {taken[(x, y)]}"
+                taken[(x, y)] = panel["title"]
+
+
+def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
+    # promtool parses a recording rule's expression as Prometheus would the panel's query.
+    queries = [t["expr"] for p in panels() for t in p["targets"]]
+    recorded = [{"record": f"spbe:dashboard_query_{i}", "expr": q} for i, q in enumerate(queries)]
+    rules_file = tmp_path / "dashboard-queries.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": recorded}]}))
+    result = _run("check", "rules", rules_file)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump({"groups": [{"name": "d", "rules": [
+        {"record": "spbe:broken", "expr": "sum by (topic (rate(spbe_published_total[5m]))"}
+    ]}]}))  # fmt: skip
+    assert _run("check", "rules", broken).returncode != 0
 
 
 def test_every_series_the_dashboard_uses_is_one_the_bus_exports() -> None:

@@ -69,6 +69,7 @@ __all__ = [
     "BusMetrics",
     "MetricsServer",
     "default_metrics",
+    "expect_published",
     "expiry_timestamp",
     "export_subscription_expiry",
     "instrument_batch_handler",
@@ -242,6 +243,17 @@ def record_published(
             m.published.labels(item.topic).inc()
         else:
             m.publish_failures.labels(topic or "unknown", type(item).__name__).inc()
+
+
+def expect_published(topics: Iterable[str], *, metrics: BusMetrics | None = None) -> None:
+    """Export ``spbe_published_total`` of ``topics`` at 0 before their first event.
+
+    A publisher that starts and then publishes nothing shows a flat series, not none, so
+    a steward silent since a restart is seen as silent (alert ``SpbeStewardSilent``).
+    """
+    m = metrics or default_metrics()
+    for topic in topics:
+        m.published.labels(topic)
 
 
 async def update_lag(

@@ -443,6 +443,18 @@ async def test_a_publish_error_leaves_the_row_for_a_later_cycle_and_holds_back_i
     assert registry.get_sample_value("spbe_publish_failures_total", failures) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_started_relay_exports_its_topics_at_zero_so_a_silent_steward_shows(
+    engine: sa.Engine, database_url: str, kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic()
+    registry = default_metrics().registry
+    assert registry.get_sample_value("spbe_published_total", {"topic": topic}) is None
+    async with OutboxRelay(relay_config(database_url, kafka_bootstrap, topic)) as relay:
+        assert await relay.run_once() == RelayStats()
+        assert registry.get_sample_value("spbe_published_total", {"topic": topic}) == 0
+
+
 # -- personal data -----------------------------------------------------------------------
 
 

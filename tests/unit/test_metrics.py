@@ -15,6 +15,7 @@ from bus.errors import PermanentError, PublishError, TransientError
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.metrics import (
     BusMetrics,
+    expect_published,
     expiry_timestamp,
     export_subscription_expiry,
     instrument_handler,
@@ -148,3 +149,11 @@ def test_each_contract_exports_the_end_of_its_last_day_and_a_dropped_one_disappe
     export_subscription_expiry(others, metrics=metrics)
     labels = {"subscriber": "dinsos-penduduk", "opd": "DINSOS"}
     assert metrics.registry.get_sample_value(name, labels) is None
+
+
+def test_expected_topics_are_exported_at_zero_before_their_first_event(
+    metrics: BusMetrics,
+) -> None:
+    assert metrics.registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) is None
+    expect_published([TOPIC], metrics=metrics)
+    assert metrics.registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) == 0

@@ -7,6 +7,11 @@ service and closes the ledger. The ledger table is not created here: the service
 database user has only ``SELECT`` and ``INSERT`` on it, and the append-only triggers are
 the owner's (``create_ledger_table``, docs/contracts.md), as the outbox relay leaves its
 table to the application's migrations and refuses to start without it.
+
+At start it also sets ``spbe_subscription_expires_timestamp_seconds`` of every subscription
+of its catalogue (:func:`bus.ops.metrics.export_subscription_expiry`): the service is the
+one process that holds the catalogue's contracts, so ``spbe-bus run --metrics-port`` shows
+them where Prometheus scrapes it (deploy/monitoring/alerts.yaml warns 30 days ahead).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from adapters.db import run_sync
 from adapters.ledger import LedgerStore
 from bus.errors import LifecycleError
 from bus.lifecycle import Lifecycle
+from bus.ops.metrics import export_subscription_expiry
 
 __all__ = ["ContractServiceAdapter"]
 
@@ -63,6 +69,7 @@ class ContractServiceAdapter(Lifecycle):
             ledger.close()
             raise
         self._ledger, self._service = ledger, service
+        export_subscription_expiry(config.subscriptions)
 
     async def stop(self) -> None:
         service, self._service = self._service, None

@@ -60,6 +60,7 @@ from bus.errors import (
 )
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
+from bus.ops.metrics import record_published
 from bus.publisher import DEFAULT_DELIVERY_TIMEOUT_MS, Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
 
@@ -301,6 +302,9 @@ class Ingress(Lifecycle):
             publisher = await self._publisher_for(client)
             result = await publisher.publish(event, event_id=event_id)
         except _KAFKA_FAILURES as exc:
+            name = event.event_name
+            topic = self._topic_overrides.get(name, self._standard[name].topic)
+            record_published(exc, topic=topic)
             log.warning(
                 "gateway.publish_failed",
                 client=client.client,
@@ -314,6 +318,7 @@ class Ingress(Lifecycle):
                 retry = "send it again, with an Idempotency-Key so a retry cannot publish it twice"
             detail = f"Kafka did not acknowledge the event; {retry}"
             return self._unavailable("Kafka unavailable", detail, "kafka-unavailable")
+        record_published(result)
         schema = self._standard[event.event_name]
         response = {
             "id": result.event_id,

@@ -20,6 +20,7 @@ from bus.cli.events_cmd import add_events_commands
 from bus.cli.gateway_cmd import add_gateway_commands
 from bus.cli.kafka_cmd import add_kafka_commands
 from bus.cli.ledger_cmd import add_ledger_commands
+from bus.cli.logs_cmd import add_logs_command
 from bus.cli.replay_cmd import add_replay_command
 from bus.cli.run_cmd import add_run_command
 from bus.cli.schemas_cmd import add_schemas_commands
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_snapshot_command(sub)
     add_catalog_commands(sub)
     add_status_command(sub)
+    add_logs_command(sub)
     add_replay_command(sub)
     add_dlq_commands(sub)
     add_ledger_commands(sub)

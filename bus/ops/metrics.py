@@ -18,12 +18,17 @@ Series (counters end in ``_total`` on the wire):
 ``spbe_apply_latency_seconds``         histogram of handler attempt durations
 ``spbe_consumer_lag``                  gauge per partition, read from the broker
 ``spbe_dead_letters``                  gauge: dead letters waiting in the DLQ topic
+``spbe_subscription_expires_timestamp  gauge: the end of a subscription's last day of
+_seconds``                             access (UTC), by subscriber and opd
 =====================================  ===================================================
 
 Subscriber series are labelled ``subscriber`` and ``topic``. The handler wrapper sees
 what the handler sees: events that fail to decode are dead-lettered by the subscriber
 before any handler runs, so ``spbe_dead_lettered_total`` counts handler failures only;
 ``spbe_dead_letters`` (from the broker) counts them all.
+
+:func:`export_subscription_expiry` sets the expiry gauge from a catalogue's subscriptions
+(the contract service does at start), so an alert can warn before a contract lapses.
 
 :func:`serve_metrics` answers ``GET /metrics`` (Prometheus text format) and ``GET /healthz``
 (200 ``ok`` or 503 ``unhealthy``) from a daemon thread, on loopback unless told otherwise.
@@ -36,6 +41,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -54,6 +60,7 @@ from prometheus_client import (
 from bus.connection import KafkaConnection, as_connection
 from bus.delivery import BatchHandler, Delivery, Handler, Outcome, RetryPolicy, is_retriable
 from bus.errors import BusError
+from bus.ops.catalog import Subscription
 from bus.ops.status import subscriber_status
 from bus.publisher import PublishResult
 
@@ -62,6 +69,9 @@ __all__ = [
     "BusMetrics",
     "MetricsServer",
     "default_metrics",
+    "expect_published",
+    "expiry_timestamp",
+    "export_subscription_expiry",
     "instrument_batch_handler",
     "instrument_handler",
     "record_published",
@@ -115,12 +125,38 @@ class BusMetrics:
         self.dead_letters = Gauge(
             "spbe_dead_letters", "Dead letters held in the dead letter topic", _SUB, registry=r
         )
+        self.subscription_expires = Gauge(
+            "spbe_subscription_expires_timestamp_seconds",
+            "End of the last day of a subscription's access (UTC), as a Unix time",
+            ["subscriber", "opd"],
+            registry=r,
+        )
 
 
 @cache
 def default_metrics() -> BusMetrics:
     """The process-wide :class:`BusMetrics` in prometheus_client's default registry."""
     return BusMetrics()
+
+
+def expiry_timestamp(expires: date) -> float:
+    """The Unix time at which ``expires``, the last day of access, ends (midnight UTC after)."""
+    end = expires + timedelta(days=1)
+    return datetime(end.year, end.month, end.day, tzinfo=UTC).timestamp()
+
+
+def export_subscription_expiry(
+    subscriptions: Iterable[Subscription], *, metrics: BusMetrics | None = None
+) -> None:
+    """Set ``spbe_subscription_expires_timestamp_seconds`` for each subscription.
+
+    Series of subscriptions no longer given are removed, so a re-export after a catalogue
+    change leaves no stale contract behind.
+    """
+    m = metrics or default_metrics()
+    m.subscription_expires.clear()
+    for sub in subscriptions:
+        m.subscription_expires.labels(sub.subscriber, sub.opd).set(expiry_timestamp(sub.expires))
 
 
 def instrument_handler(
@@ -207,6 +243,17 @@ def record_published(
             m.published.labels(item.topic).inc()
         else:
             m.publish_failures.labels(topic or "unknown", type(item).__name__).inc()
+
+
+def expect_published(topics: Iterable[str], *, metrics: BusMetrics | None = None) -> None:
+    """Export ``spbe_published_total`` of ``topics`` at 0 before their first event.
+
+    A publisher that starts and then publishes nothing shows a flat series, not none, so
+    a steward silent since a restart is seen as silent (alert ``SpbeStewardSilent``).
+    """
+    m = metrics or default_metrics()
+    for topic in topics:
+        m.published.labels(topic)
 
 
 async def update_lag(

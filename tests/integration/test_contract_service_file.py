@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretBytes
 
 from adapters.contracts import PROJECTED_MODE
@@ -33,7 +34,8 @@ from bus.contract.events import PendudukUpdated
 from bus.contract.projection import projected_topic
 from bus.delivery import dlq_topic
 from bus.errors import IncompatibleSchemaError
-from bus.ops.catalog import default_catalog_path
+from bus.ops.catalog import default_catalog_path, load_catalog
+from bus.ops.metrics import expiry_timestamp
 from bus.publisher import Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
 from bus.topics import ensure_topics
@@ -223,7 +225,8 @@ async def test_the_shipped_file_runs_the_service_which_delivers_and_records_each
 
     port = free_port_block(1)
     stop = asyncio.Event()
-    adapter = load_adapter(scene.service_file(scene.catalogue("catalog.yaml")))
+    catalogue = scene.catalogue("catalog.yaml")
+    adapter = load_adapter(scene.service_file(catalogue))
     running = asyncio.create_task(run_adapter(adapter, stop=stop, metrics_port=port))
     try:
 
@@ -234,9 +237,21 @@ async def test_the_shipped_file_runs_the_service_which_delivers_and_records_each
         await until(delivered, running)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             health = await client.get("/healthz")
+            metrics = (await client.get("/metrics")).text
     finally:
         await stopped(stop, running)
     assert health.status_code == 200
+    # Each contract's end, for the alert 30 days ahead (deploy/monitoring/alerts.yaml).
+    expires = {
+        (sample.labels["subscriber"], sample.labels["opd"]): sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "spbe_subscription_expires_timestamp_seconds"
+        for sample in family.samples
+    }
+    catalog, _ = load_catalog(catalogue)
+    assert expires == {
+        (sub.subscriber, sub.opd): expiry_timestamp(sub.expires) for sub in catalog.subscriptions
+    }
 
     ((datum, headers),) = await scene.read(scene.projected("dpmptsp-penduduk"))
     assert datum["nik"] == resident.nik

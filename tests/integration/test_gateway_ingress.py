@@ -22,6 +22,7 @@ from bus.connection import KafkaConnection
 from bus.contract.envelope import new_event_id
 from bus.contract.standard import example, load_standard
 from bus.errors import ConfigError, LifecycleError
+from bus.ops.metrics import default_metrics
 from tests.conftest import TopicFactory
 from tests.support.kafka import read_all
 from tests.support.ports import free_port_block
@@ -128,6 +129,10 @@ async def test_a_post_publishes_the_event_and_answers_where_kafka_acknowledged_i
     assert header(record, "ce_source") == SIUMKM.source
     assert header(record, "ce_type") == UMKM_TYPE
     assert record.key == b"UMKM-3273-2026-000001"
+    published = default_metrics().registry.get_sample_value(
+        "spbe_published_total", {"topic": topic}
+    )
+    assert published == 1
 
 
 async def test_a_retry_with_the_same_key_replays_the_answer_and_publishes_nothing_more(
@@ -198,6 +203,8 @@ async def test_kafka_away_is_a_503_and_the_retry_publishes_with_the_same_event_i
     assert failed.body["type"] == "urn:spbe:problem:kafka-unavailable"
     assert failed.headers == {"Retry-After": "5"}
     assert "Idempotency-Key" in failed.body["detail"]
+    failures = {"topic": topic, "error": "KafkaUnavailableError"}
+    assert default_metrics().registry.get_sample_value("spbe_publish_failures_total", failures) == 1
     fingerprint = request_fingerprint("UmkmTerdaftar", umkm(1))
     pending = IdempotencyStore(engine).claim(SIUMKM.client, "k-1", fingerprint, new_event_id())
     assert isinstance(pending, Pending)

@@ -31,6 +31,7 @@ from bus.contract.events import IzinDiterbitkan
 from bus.contract.plan import OutgoingRecord
 from bus.contract.standard import example
 from bus.errors import ConfigError, PublishError
+from bus.ops.metrics import default_metrics
 from bus.publisher import Publisher, PublishResult
 from tests.conftest import TopicFactory
 from tests.support.events import SOURCE_DPMPTSP, SOURCE_DUKCAPIL, izin, penduduk
@@ -434,6 +435,24 @@ async def test_a_publish_error_leaves_the_row_for_a_later_cycle_and_holds_back_i
 
     records = await read_all(kafka_bootstrap, topic, len(stored))
     assert all(s == [1, 2] for s in first_occurrences(records).values())
+    # What Prometheus sees: every acknowledgement (the row sent behind the lost one too,
+    # and both again after it), and the one the broker did not give.
+    registry = default_metrics().registry
+    assert registry.get_sample_value("spbe_published_total", {"topic": topic}) == 5
+    failures = {"topic": topic, "error": "PublishError"}
+    assert registry.get_sample_value("spbe_publish_failures_total", failures) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_started_relay_exports_its_topics_at_zero_so_a_silent_steward_shows(
+    engine: sa.Engine, database_url: str, kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = await new_topic()
+    registry = default_metrics().registry
+    assert registry.get_sample_value("spbe_published_total", {"topic": topic}) is None
+    async with OutboxRelay(relay_config(database_url, kafka_bootstrap, topic)) as relay:
+        assert await relay.run_once() == RelayStats()
+        assert registry.get_sample_value("spbe_published_total", {"topic": topic}) == 0
 
 
 # -- personal data -----------------------------------------------------------------------

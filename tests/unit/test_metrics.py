@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -12,7 +12,16 @@ from prometheus_client import CollectorRegistry
 from bus.contract.envelope import DataClassification, Envelope
 from bus.delivery import Delivery, Outcome, RetryPolicy
 from bus.errors import PermanentError, PublishError, TransientError
-from bus.ops.metrics import BusMetrics, instrument_handler, record_published, serve_metrics
+from bus.ops.catalog import default_catalog_path, load_catalog
+from bus.ops.metrics import (
+    BusMetrics,
+    expect_published,
+    expiry_timestamp,
+    export_subscription_expiry,
+    instrument_handler,
+    record_published,
+    serve_metrics,
+)
 from bus.publisher import PublishResult
 from tests.support.events import izin
 
@@ -118,3 +127,33 @@ async def test_the_endpoint_serves_metrics_and_health_on_loopback(metrics: BusMe
         healthy = False
         assert get(f"{server.url}/healthz") == (503, "unhealthy\n")
         assert get(f"{server.url}/other")[0] == 404
+
+
+def test_each_contract_exports_the_end_of_its_last_day_and_a_dropped_one_disappears(
+    metrics: BusMetrics,
+) -> None:
+    catalog, _ = load_catalog(default_catalog_path())
+    export_subscription_expiry(catalog.subscriptions, metrics=metrics)
+    name = "spbe_subscription_expires_timestamp_seconds"
+    dinsos = next(s for s in catalog.subscriptions if s.subscriber == "dinsos-penduduk")
+    assert dinsos.expires == date(2028, 6, 30)
+    got = metrics.registry.get_sample_value(
+        name, {"subscriber": "dinsos-penduduk", "opd": "DINSOS"}
+    )
+    assert got == datetime(2028, 7, 1, tzinfo=UTC).timestamp()
+    assert expiry_timestamp(date(2027, 12, 31)) == datetime(2028, 1, 1, tzinfo=UTC).timestamp()
+    samples = [s for f in metrics.registry.collect() if f.name == name for s in f.samples]
+    assert len(samples) == len(catalog.subscriptions)
+
+    others = [s for s in catalog.subscriptions if s.subscriber != "dinsos-penduduk"]
+    export_subscription_expiry(others, metrics=metrics)
+    labels = {"subscriber": "dinsos-penduduk", "opd": "DINSOS"}
+    assert metrics.registry.get_sample_value(name, labels) is None
+
+
+def test_expected_topics_are_exported_at_zero_before_their_first_event(
+    metrics: BusMetrics,
+) -> None:
+    assert metrics.registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) is None
+    expect_published([TOPIC], metrics=metrics)
+    assert metrics.registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) == 0

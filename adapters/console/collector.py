@@ -7,7 +7,8 @@ letters), the newest ``dead_letter_samples`` dead letters of each subscriber tha
 (only the tail of its dead letter topics: :func:`~bus.ops.dlq.latest_dead_letters`),
 described masked, the newest ``audit_records`` of ``_spbe.audit``, and a ``GET`` of each
 adapter's health URL (2 s timeout), all at once. A read that fails keeps the previous
-snapshot and says why in its ``error`` (named errors only, never a record's content).
+snapshot and says why in its ``error`` (the bus's named errors; of any other only its
+type, never a record's content).
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class StateCollector:
         """One complete read; on failure the previous snapshot stays, with the error."""
         try:
             state = await self.read()
-        except (BusError, KafkaError, OSError, TimeoutError) as exc:
-            message = exc.message if isinstance(exc, BusError) else f"{type(exc).__name__}"
-            log.warning("console.read_failed", error=type(exc).__name__)
+        except Exception as exc:  # the page says the read failed; the next one may not
+            message = exc.message if isinstance(exc, BusError) else _named(exc)
+            log.warning("console.read_failed", error=type(exc).__name__, message=message)
             self.snapshot = {**self.snapshot, "error": mask_text(message)}
             return
         self.snapshot = {**state, "error": None, "refresh_s": self.config.refresh_s}
@@ -153,3 +154,10 @@ class StateCollector:
             return AdapterHealth(adapter.name, False, f"no answer ({type(exc).__name__})", checked)
         up = 200 <= answer.status_code < 300
         return AdapterHealth(adapter.name, up, f"HTTP {answer.status_code}", checked)
+
+
+def _named(exc: Exception) -> str:
+    """What the page says of an error the bus did not name: its type only (a message
+    could quote a record)."""
+    kind = "Kafka" if isinstance(exc, KafkaError) else "unexpected"
+    return f"{kind} error {type(exc).__name__}; see the console's log"

@@ -292,7 +292,7 @@ def _iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def log_in(driver: WebDriver, url: str, password: str) -> None:
+def log_in(driver: WebDriver, password: str) -> None:
     driver.find_element(By.ID, "name").clear()
     driver.find_element(By.ID, "name").send_keys(OPERATOR)
     driver.find_element(By.ID, "password").send_keys(password)
@@ -353,13 +353,13 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     driver.get(f"{console.url}/")
     assert driver.current_url == f"{console.url}/login", "no session: the login form"
 
-    log_in(driver, console.url, "not-the-password")
+    log_in(driver, "not-the-password")
     error = wait_for("the refusal", lambda: driver.find_elements(By.ID, "login-error"))
     assert error[0].text == "Login failed: unknown operator or wrong password."
     assert driver.current_url == f"{console.url}/login", "a wrong password stays on the form"
     assert "Subscriptions" not in driver.page_source
 
-    log_in(driver, console.url, console.password)
+    log_in(driver, console.password)
     wait_for("the console page", lambda: driver.current_url == f"{console.url}/")
     assert driver.find_element(By.ID, "operator").text == OPERATOR
     cookie = driver.get_cookie("__Host-spbe-console")
@@ -408,20 +408,17 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     # The bus changes; the page follows without a reload.
     driver.execute_script("document.body.dataset.marker = 'not reloaded';")
     change_the_bus(console.operator)
-    after = dict(before)
-    after["dinkes-penduduk"] = {
-        **before["dinkes-penduduk"],
-        "lag": str(int(before["dinkes-penduduk"]["lag"]) + 1),
-    }
+
+    def one_more(subscriber: str, name: str) -> str:
+        return str(int(before[subscriber][name]) + 1)
 
     def changed() -> bool:
         shown = rendered(driver, names)
         return shown is not None and (
-            shown["dinkes-penduduk"]["lag"] == after["dinkes-penduduk"]["lag"]
-            and shown["bapenda-izin"]["dead_letters"]
-            == str(int(before["bapenda-izin"]["dead_letters"]) + 1)
+            shown["dinkes-penduduk"]["lag"] == one_more("dinkes-penduduk", "lag")
+            and shown["bapenda-izin"]["dead_letters"] == one_more("bapenda-izin", "dead_letters")
             and shown["dinsos-penduduk"]["dead_letters"]
-            == str(int(before["dinsos-penduduk"]["dead_letters"]) + 1)
+            == one_more("dinsos-penduduk", "dead_letters")
         )
 
     wait_for("the new lag and dead letters on the page", changed)
@@ -455,3 +452,9 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     shot = artifacts_dir() / "console.png"
     assert driver.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Logging out ends the session: the page sends back to the form.
+    driver.find_element(By.ID, "logout").click()
+    wait_for("the login form after logout", lambda: driver.current_url == f"{console.url}/login")
+    driver.get(f"{console.url}/")
+    assert driver.current_url == f"{console.url}/login"

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from aiokafka.errors import KafkaError
 
 from bus.cli.catalog_cmd import add_catalog_commands
+from bus.cli.console_cmd import add_console_commands
 from bus.cli.demo_cmd import add_demo_command
 from bus.cli.dlq_cmd import add_dlq_commands
 from bus.cli.events_cmd import add_events_commands
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dlq_commands(sub)
     add_ledger_commands(sub)
     add_gateway_commands(sub)
+    add_console_commands(sub)
     return parser
 
 

@@ -212,9 +212,17 @@ class AuditLog(Lifecycle):
 
 
 async def read_audit(
-    kafka: KafkaConnection | str, *, topic: str = AUDIT_TOPIC, subscriber: str | None = None
+    kafka: KafkaConnection | str,
+    *,
+    topic: str = AUDIT_TOPIC,
+    subscriber: str | None = None,
+    last: int | None = None,
 ) -> list[AuditRecord]:
-    """Every audit record written so far (of ``subscriber`` when given), oldest first."""
+    """Every audit record written so far (of ``subscriber`` when given), oldest first.
+
+    With ``last``, only the records among the ``last`` newest offsets are read (a console
+    showing the latest records reads the tail, not the whole trail).
+    """
     connection = as_connection(kafka)
     consumer = await start_client(
         lambda: AIOKafkaConsumer(
@@ -235,6 +243,8 @@ async def read_audit(
         consumer.assign([tp])
         first: int = (await consumer.beginning_offsets([tp]))[tp]
         end: int = (await consumer.end_offsets([tp]))[tp]
+        if last is not None:
+            first = max(first, end - max(0, last))
         consumer.seek(tp, first)
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000)

@@ -63,6 +63,7 @@ __all__ = [
     "PurgeReport",
     "RedriveReport",
     "dlq_topics_of",
+    "latest_dead_letters",
     "purge",
     "read_dead_letters",
     "redrive",
@@ -137,6 +138,26 @@ async def read_dead_letters(
     windows = [PartitionWindow(tp.topic, tp.partition, lo, hi) for tp, (lo, hi) in bounds.items()]
     letters = [DeadLetter.from_record(r) async for r in read_windows(connection, windows)]
     return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+
+
+async def latest_dead_letters(
+    kafka: KafkaConnection | str, subscriber: str, topic: str, *, limit: int
+) -> list[DeadLetter]:
+    """The ``limit`` newest dead letters ``subscriber`` holds for ``topic``, newest first.
+
+    Only the tail of each partition is read, so a watch that asks every few seconds costs
+    the same however many dead letters wait; newest is by dead-letter time.
+    """
+    connection = as_connection(kafka)
+    name = dlq_topic(topic, subscriber)
+    bounds = await _bounds(connection, name)
+    windows = [
+        PartitionWindow(tp.topic, tp.partition, max(lo, hi - limit), hi)
+        for tp, (lo, hi) in bounds.items()
+    ]
+    letters = [DeadLetter.from_record(r) async for r in read_windows(connection, windows)]
+    letters.sort(key=lambda letter: (letter.timestamp, letter.partition, letter.offset))
+    return letters[::-1][:limit]
 
 
 @dataclass

@@ -16,6 +16,7 @@ PACKAGES = [
     "adapters.ledger",
     "adapters.contracts",
     "adapters.gateway",
+    "adapters.console",
 ]
 
 

@@ -1,0 +1,271 @@
+"""The console's HTTP face: login, the page, its script and style, and the state as JSON.
+
+Routes: ``GET /login`` (the form), ``POST /login`` (an scrypt check of the operator's
+password; on success a signed session cookie, ``HttpOnly; Secure; SameSite=Strict;
+Path=/``), ``POST /logout``, ``GET /`` (the page, 303 to ``/login`` without a session),
+``GET /console.js``, ``GET /console.css`` and ``GET /api/state`` (401 without a session).
+Every answer carries ``Cache-Control: no-store``, a Content-Security-Policy that allows
+no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
+``Referrer-Policy: no-referrer`` and ``X-Frame-Options: DENY``.
+
+A failed login gets one message whatever failed (unknown operator or wrong password), and
+login attempts are rate limited per client address (429 past the limit). Every login,
+allowed or refused, is an audit record (``console.login``) naming the operator (only a
+configured name: a typed name could be anything, even a password) and the outcome, never
+the password; a login whose record cannot be written is refused (503). A ``POST`` that the
+browser says came from another site (``Sec-Fetch-Site``, ``Origin``) is refused (403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import urllib.parse
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any, Final, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.console.config import ConsoleConfig
+from adapters.console.sessions import SESSION_COOKIE, Session, Sessions
+from adapters.gateway.ratelimit import RateLimiter, retry_after_header
+from adapters.gateway.secrets import hash_client_secret, verify_client_secret
+from bus.errors import BusError
+from bus.logs import get_logger
+from bus.ops.audit import AuditRecord, new_record
+
+__all__ = ["LOGIN_ACTION", "SECURITY_HEADERS", "ConsoleApp"]
+
+log = get_logger("adapters.console")
+
+LOGIN_ACTION: Final = "console.login"
+#: The audit record's subscriber field: the console's own name.
+_AUDIT_SUBJECT: Final = "spbe-console"
+#: Headers on every answer of the console.
+SECURITY_HEADERS: Final[Mapping[str, str]] = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+_FAILED: Final = "Login failed: unknown operator or wrong password."
+_MAX_FORM_BYTES: Final = 4096
+_STATIC = resources.files("adapters.console") / "static"
+
+
+class AuditSink(Protocol):
+    """Where login records go (:class:`bus.ops.audit.AuditLog`)."""
+
+    async def record(self, entry: AuditRecord) -> int: ...
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.decode("latin-1").lower() not in SECURITY_HEADERS
+                ]
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _asset(name: str) -> str:
+    return (_STATIC / name).read_text(encoding="utf-8")
+
+
+class ConsoleApp:
+    """The routes of the console, bound to its sessions, audit log and state."""
+
+    def __init__(
+        self,
+        config: ConsoleConfig,
+        *,
+        audit: AuditSink,
+        state: Callable[[], Mapping[str, Any]],
+        sessions: Sessions | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.config = config
+        self._audit = audit
+        self._state = state
+        self.sessions = sessions or Sessions(config.session_key, ttl_s=config.session_ttl_s)
+        self._limiter = limiter or RateLimiter(config.logins_per_minute / 60.0, config.login_burst)
+        # An unknown name is checked against this, so it costs what a wrong password costs.
+        self._decoy = hash_client_secret("not-an-operator-password")
+        self._assets = {name: _asset(name) for name in ("page.html", "login.html")}
+        self._script = _asset("console.js")
+        self._style = _asset("console.css")
+
+    def asgi(self) -> ASGIApp:
+        """The ASGI application uvicorn serves."""
+        app = Starlette(
+            routes=[
+                Route("/", self.page, methods=["GET"]),
+                Route("/login", self.login_form, methods=["GET"]),
+                Route("/login", self.login, methods=["POST"]),
+                Route("/logout", self.logout, methods=["POST"]),
+                Route("/console.js", self.script, methods=["GET"]),
+                Route("/console.css", self.style, methods=["GET"]),
+                Route("/api/state", self.api_state, methods=["GET"]),
+            ]
+        )
+        return _SecurityHeaders(app)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def _session(self, request: Request) -> Session | None:
+        session = self.sessions.verify(request.cookies.get(SESSION_COOKIE))
+        if session is None or self.config.password_hash_of(session.operator) is None:
+            return None  # an operator removed from the file is logged out at once
+        return session
+
+    @staticmethod
+    def _client(request: Request) -> str:
+        return request.client.host if request.client is not None else "unknown"
+
+    @staticmethod
+    def _foreign_origin(request: Request) -> bool:
+        """Whether the browser says the form came from another site. Under
+        ``Referrer-Policy: no-referrer`` a browser sends ``Origin: null`` even for the
+        console's own forms, so ``Sec-Fetch-Site`` is what decides where it is sent."""
+        if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            return True
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return False
+        return origin != f"https://{request.headers.get('host', '')}"
+
+    # -- pages ------------------------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return RedirectResponse("/login", status_code=303)
+        body = self._assets["page.html"].replace("{{operator}}", html.escape(session.operator))
+        body = body.replace("{{refresh_ms}}", str(int(self.config.refresh_s * 1000)))
+        return Response(body, media_type="text/html; charset=utf-8")
+
+    def _login_page(self, status: int, message: str = "") -> Response:
+        notice = f'<p id="login-error" role="alert">{html.escape(message)}</p>' if message else ""
+        body = self._assets["login.html"].replace("{{message}}", notice)
+        return Response(body, status_code=status, media_type="text/html; charset=utf-8")
+
+    async def login_form(self, request: Request) -> Response:
+        if self._session(request) is not None:
+            return RedirectResponse("/", status_code=303)
+        return self._login_page(200)
+
+    async def script(self, request: Request) -> Response:
+        return Response(self._script, media_type="text/javascript; charset=utf-8")
+
+    async def style(self, request: Request) -> Response:
+        return Response(self._style, media_type="text/css; charset=utf-8")
+
+    async def api_state(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return JSONResponse({"error": "log in at /login"}, status_code=401)
+        return JSONResponse({**self._state(), "operator": session.operator})
+
+    # -- login / logout ---------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        if self._foreign_origin(request):
+            return self._login_page(403, "Refused: the form was sent from another site.")
+        client = self._client(request)
+        wait = self._limiter.take(client)
+        if wait:
+            await self._record(None, client, "rate-limited")
+            response = self._login_page(429, "Too many login attempts; wait and try again.")
+            response.headers["retry-after"] = retry_after_header(wait)
+            return response
+        form = await self._form(request)
+        name = form.get("name", "").strip()
+        password = form.get("password", "")
+        stored = self.config.password_hash_of(name)
+        ok = await asyncio.to_thread(
+            verify_client_secret, password, stored if stored is not None else self._decoy
+        )
+        ok = ok and stored is not None
+        outcome = "ok" if ok else ("wrong-password" if stored is not None else "unknown-operator")
+        if not await self._record(name if stored is not None else None, client, outcome):
+            return self._login_page(503, "The login cannot be audited now; try again later.")
+        if not ok:
+            log.warning("console.login_refused", client=client, outcome=outcome)
+            return self._login_page(401, _FAILED)
+        log.info("console.login", operator=name, client=client)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.sessions.issue(name),
+            max_age=self.config.session_ttl_s,
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        if self._foreign_origin(request):
+            return Response("refused: the form was sent from another site", status_code=403)
+        session = self.sessions.revoke(request.cookies.get(SESSION_COOKIE))
+        if session is not None:
+            log.info("console.logout", operator=session.operator)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict"
+        )
+        return response
+
+    async def _form(self, request: Request) -> dict[str, str]:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_FORM_BYTES:
+                return {}
+        try:
+            fields = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+        except ValueError:  # more fields than a login form has
+            return {}
+        return {k: v[0] for k, v in fields.items() if v}
+
+    async def _record(self, operator: str | None, client: str, outcome: str) -> bool:
+        entry = new_record(
+            LOGIN_ACTION,
+            principal=operator or "unknown",
+            subscriber=_AUDIT_SUBJECT,
+            topics=(),
+            parameters={"client": client},
+            result={"outcome": outcome},
+        )
+        try:
+            await self._audit.record(entry)
+        except BusError as exc:
+            log.error("console.login_unaudited", error=type(exc).__name__)
+            return False
+        return True

@@ -1,0 +1,381 @@
+"""The console's HTTP face without a cluster: login, sessions, headers, rate limits, state."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretBytes
+
+from adapters.console import (
+    LOGIN_ACTION,
+    SECURITY_HEADERS,
+    SESSION_COOKIE,
+    AdapterHealth,
+    ConsoleApp,
+    ConsoleConfig,
+    Sessions,
+    audit_view,
+    console_state,
+)
+from adapters.gateway.secrets import hash_client_secret
+from bus.contract.message import build_record
+from bus.contract.standard import load_standard
+from bus.delivery import DeadLetterCause, dead_letter_headers
+from bus.ops.audit import AuditError, AuditRecord, new_record
+from bus.ops.catalog import default_catalog_path, load_catalog
+from bus.ops.dlq_records import MASK, DeadLetter, describe
+from bus.ops.status import DeadLetters, PartitionStatus, StatusReport, SubscriberStatus
+from tests.support.events import SOURCE_DUKCAPIL, penduduk
+from tests.unit.test_dlq_masking import decoded
+
+PASSWORD = "the-operators-password-0123456789"
+BASE_URL = "https://127.0.0.1:8444"
+STATE = {"taken_at": "2026-12-02T10:00:00.000Z", "subscriptions": [], "adapters": [], "audit": []}
+
+
+class Trail:
+    """Collects the audit records the console writes (the broker's part is the browser
+    test's); ``fail`` makes it refuse as an unreachable broker would."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+        self.fail = False
+
+    async def record(self, entry: AuditRecord) -> int:
+        if self.fail:
+            raise AuditError("the audit topic cannot be written")
+        self.records.append(entry)
+        return len(self.records) - 1
+
+
+def settings(folder: Path, **overrides: Any) -> dict[str, Any]:
+    for name in ("cert.pem", "key.pem"):
+        (folder / name).write_text("PEM")
+    (folder / "session.key").write_text("k" * 40)
+    values: dict[str, Any] = {
+        "bootstrap_servers": "127.0.0.1:9092",
+        "tls_certificate": str(folder / "cert.pem"),
+        "tls_key": str(folder / "key.pem"),
+        "operators": [{"name": "ani", "password_hash": hash_client_secret(PASSWORD)}],
+        "session_key_file": str(folder / "session.key"),
+        "login_burst": 3,
+        "logins_per_minute": 1,
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ConsoleConfig:
+    return ConsoleConfig.model_validate(settings(tmp_path))
+
+
+@pytest.fixture
+def trail() -> Trail:
+    return Trail()
+
+
+def http_client(app: ConsoleApp) -> httpx.AsyncClient:
+    """The app in this process, as a browser at 127.0.0.1 reaches it over HTTPS."""
+    transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
+@pytest.fixture
+async def client(config: ConsoleConfig, trail: Trail) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(ConsoleApp(config, audit=trail, state=lambda: STATE)) as client:
+        yield client
+
+
+async def log_in(
+    client: httpx.AsyncClient, password: str = PASSWORD, name: str = "ani"
+) -> httpx.Response:
+    return await client.post(
+        "/login", data={"name": name, "password": password}, follow_redirects=False
+    )
+
+
+async def test_without_a_session_the_page_sends_to_login_and_the_state_is_401(
+    client: httpx.AsyncClient,
+) -> None:
+    page = await client.get("/", follow_redirects=False)
+    assert (page.status_code, page.headers["location"]) == (303, "/login")
+    state = await client.get("/api/state")
+    assert state.status_code == 401
+    assert "subscriptions" not in state.json()
+    form = await client.get("/login")
+    assert form.status_code == 200
+    assert 'name="password"' in form.text
+    assert "<script" not in form.text
+
+
+async def test_a_login_sets_a_strict_secure_http_only_cookie_and_opens_page_and_state(
+    client: httpx.AsyncClient, trail: Trail
+) -> None:
+    answer = await log_in(client)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/")
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+        assert attribute.lower() in cookie.lower(), attribute
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert '<section id="diagram"></section>' in page.text
+    assert '<script src="/console.js" defer></script>' in page.text
+    assert re.search(r"<script>", page.text) is None, "no inline script"
+    state = await client.get("/api/state")
+    assert state.json() == {**STATE, "operator": "ani"}
+    assert [(r.action, r.principal, r.result) for r in trail.records] == [
+        (LOGIN_ACTION, "ani", {"outcome": "ok"})
+    ]
+    assert PASSWORD not in json.dumps([r.to_json() for r in trail.records])
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "outcome", "principal"),
+    [
+        ("ani", "wrong-password-0123", "wrong-password", "ani"),
+        ("budi", PASSWORD, "unknown-operator", "unknown"),
+        ("ani", "", "wrong-password", "ani"),
+    ],
+)
+async def test_a_failed_login_is_401_with_one_message_and_audited_without_the_password(
+    client: httpx.AsyncClient, trail: Trail, name: str, password: str, outcome: str, principal: str
+) -> None:
+    answer = await log_in(client, password, name)
+    assert answer.status_code == 401
+    assert "Login failed: unknown operator or wrong password." in answer.text
+    assert "set-cookie" not in answer.headers
+    assert (await client.get("/api/state")).status_code == 401
+    (record,) = trail.records
+    assert (record.action, record.principal, record.result) == (
+        LOGIN_ACTION,
+        principal,
+        {"outcome": outcome},
+    )
+    written = record.to_bytes().decode()
+    assert "budi" not in written, "a name that is no operator's is not recorded"
+    if password:
+        assert password not in written
+
+
+async def test_failed_logins_are_rate_limited_per_client_address(
+    client: httpx.AsyncClient, trail: Trail
+) -> None:
+    codes = [(await log_in(client, "wrong-password-0123")).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    limited = await log_in(client)
+    assert limited.status_code == 429, "the right password waits too"
+    assert int(limited.headers["retry-after"]) >= 1
+    assert [r.result["outcome"] for r in trail.records][-2:] == ["rate-limited", "rate-limited"]
+
+
+async def test_a_login_that_cannot_be_audited_is_refused(
+    client: httpx.AsyncClient, trail: Trail
+) -> None:
+    trail.fail = True
+    answer = await log_in(client)
+    assert answer.status_code == 503
+    assert "set-cookie" not in answer.headers
+
+
+async def test_a_form_sent_from_another_site_is_refused(
+    client: httpx.AsyncClient, trail: Trail
+) -> None:
+    answer = await client.post(
+        "/login",
+        data={"name": "ani", "password": PASSWORD},
+        headers={"sec-fetch-site": "cross-site"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403
+    other = await client.post(
+        "/login",
+        data={"name": "ani", "password": PASSWORD},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert other.status_code == 403
+    assert trail.records == []
+    same = await client.post(
+        "/login",
+        data={"name": "ani", "password": PASSWORD},
+        headers={"origin": "null", "sec-fetch-site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert same.status_code == 303, "a no-referrer page's own form (Origin: null) logs in"
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/console.js", "/console.css", "/api/state"])
+async def test_every_answer_carries_the_security_headers(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    for logged_in in (False, True):
+        if logged_in:
+            await log_in(client)
+        answer = await client.get(path, follow_redirects=False)
+        for header, value in SECURITY_HEADERS.items():
+            assert answer.headers[header] == value, (path, header)
+    csp = SECURITY_HEADERS["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+
+
+async def test_the_script_and_style_are_served_with_their_types(client: httpx.AsyncClient) -> None:
+    script = await client.get("/console.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/api/state" in script.text
+    assert "innerHTML" not in script.text, "the page sets text only"
+    assert (await client.get("/console.css")).headers["content-type"].startswith("text/css")
+
+
+async def test_logout_ends_the_session_even_for_a_copy_of_the_cookie(
+    client: httpx.AsyncClient,
+) -> None:
+    await log_in(client)
+    copied = client.cookies.get(SESSION_COOKIE)
+    answer = await client.post("/logout", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login")
+    client.cookies.set(SESSION_COOKIE, str(copied), domain="127.0.0.1")
+    assert (await client.get("/api/state")).status_code == 401
+
+
+async def test_sessions_refuse_forged_expired_and_foreign_cookies() -> None:
+    now = [1_000_000.0]
+    sessions = Sessions(SecretBytes(b"s" * 32), ttl_s=60, clock=lambda: now[0])
+    cookie = sessions.issue("ani")
+    session = sessions.verify(cookie)
+    assert session is not None
+    assert session.operator == "ani"
+    body, signature = cookie.split(".")
+    other = Sessions(SecretBytes(b"t" * 32), ttl_s=60, clock=lambda: now[0])
+    assert other.verify(cookie) is None, "another key"
+    assert sessions.verify(f"{body}x.{signature}") is None, "a changed payload"
+    assert sessions.verify("é." + signature) is None
+    assert sessions.verify("") is None
+    assert sessions.verify(None) is None
+    now[0] += 61
+    assert sessions.verify(cookie) is None, "expired"
+    assert "s" * 32 not in repr(sessions)
+
+
+async def test_an_operator_removed_from_the_file_is_logged_out(
+    tmp_path: Path, trail: Trail
+) -> None:
+    config = ConsoleConfig.model_validate(settings(tmp_path))
+    sessions = Sessions(config.session_key, ttl_s=60)
+    cookie = sessions.issue("budi")  # signed with the right key, but budi is no operator
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE, sessions=sessions)
+    async with http_client(app) as client:
+        client.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1")
+        assert (await client.get("/api/state")).status_code == 401
+
+
+# -- the state, masked -----------------------------------------------------------------------
+
+NIK = "3273025708904242"
+NAME = "Siti Nurhaliza Rahmawati"
+
+
+def _letter() -> DeadLetter:
+    standard = load_standard()
+    event = penduduk(4242)
+    record = build_record(
+        event, standard["PendudukUpdated"], source=SOURCE_DUKCAPIL, key_secret=b"k" * 32
+    )
+    cause = DeadLetterCause.of(
+        RuntimeError(f"kolom nama terlalu pendek untuk '{NAME}' (NIK {NIK})"),
+        attempts=3,
+        first_failure=datetime(2026, 12, 1, tzinfo=UTC),
+        topic="spbe.dukcapil.penduduk.v1.for.dinsos-penduduk",
+        partition=0,
+        offset=7,
+        subscriber="dinsos-penduduk",
+    )
+    return DeadLetter(
+        topic="spbe.dukcapil.penduduk.v1.for.dinsos-penduduk.dlq.dinsos-penduduk",
+        partition=0,
+        offset=0,
+        timestamp=datetime(2026, 12, 1, 0, 5, tzinfo=UTC),
+        key=record.key,
+        value=record.value,
+        headers=tuple(dead_letter_headers(record.headers, cause)),
+    )
+
+
+def _status(subscriber: str, *, committed: int, end: int, dead: int) -> SubscriberStatus:
+    topic = f"spbe.dukcapil.penduduk.v1.for.{subscriber}"
+    applied = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    return SubscriberStatus(
+        subscriber=subscriber,
+        topics=(topic,),
+        partitions=(PartitionStatus(topic, 0, committed, 0, end, applied),),
+        dead_letters=(DeadLetters(f"{topic}.dlq.{subscriber}", dead),),
+    )
+
+
+async def test_the_state_masks_dead_letters_and_says_lag_and_expiry() -> None:
+    catalog, _ = load_catalog(default_catalog_path())
+    letter = _letter()
+    view = describe(letter, decoded(letter))
+    report = StatusReport(
+        (
+            _status("dinsos-penduduk", committed=3, end=5, dead=1),
+            _status("dinkes-penduduk", committed=0, end=2000, dead=0),
+        ),
+        taken_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+    )
+    state = console_state(
+        report,
+        catalog,
+        today=date(2027, 1, 2),
+        max_lag=1000,
+        dead_letters={"dinsos-penduduk": [view]},
+        adapters=[AdapterHealth("sink", True, "HTTP 200", datetime(2026, 12, 2, tzinfo=UTC))],
+        audit=[],
+    )
+    dinsos, dinkes = state["subscriptions"]
+    assert (dinsos["lag"], dinsos["dead_letters"], dinsos["lagging"]) == (2, 1, False)
+    assert dinsos["last_applied"] == "2026-12-02T09:00:00.000Z"
+    assert (dinsos["expires"], dinsos["expired"]) == ("2028-06-30", False)
+    assert (dinkes["lag"], dinkes["lagging"]) == (2000, True)
+    assert (dinkes["expires"], dinkes["days_left"], dinkes["expired"]) == ("2026-12-31", -2, True)
+    (sample,) = dinsos["dead_letter_samples"]
+    assert sample["event"]["nik"] == MASK
+    assert sample["event"]["nama_lengkap"] == MASK
+    assert sample["event_type"] == "id.go.spbe.dukcapil.PendudukUpdated.v1"
+    text = json.dumps(state)
+    assert NIK not in text
+    assert NAME not in text
+    assert state["adapters"] == [
+        {"name": "sink", "up": True, "detail": "HTTP 200", "checked_at": "2026-12-02T00:00:00.000Z"}
+    ]
+
+
+async def test_audit_records_come_newest_first_with_long_digit_runs_masked() -> None:
+    older = new_record("replay", subscriber="dinsos-penduduk", topics=["t"], principal="ops")
+    newer = new_record(
+        "dlq.redrive",
+        subscriber="dinsos-penduduk",
+        topics=["t"],
+        reason=f"tiket #12 untuk NIK {NIK}",
+        result={"applied": 3, "failed_offsets": [1, 2], "outcome": "ok"},
+        principal="ops",
+    )
+    report = StatusReport((), taken_at=datetime(2026, 12, 2, tzinfo=UTC))
+    catalog, _ = load_catalog(default_catalog_path())
+    state = console_state(
+        report, catalog, today=date(2026, 12, 2), max_lag=1, dead_letters={}, adapters=[],
+        audit=[older, newer],
+    )  # fmt: skip
+    assert [r["action"] for r in state["audit"]] == ["dlq.redrive", "replay"]
+    view = audit_view(newer)
+    assert view["reason"] == f"tiket #12 untuk NIK {MASK}"
+    assert view["outcome"] == "outcome: ok, applied: 3", "scalars only, the outcome first"

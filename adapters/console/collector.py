@@ -6,17 +6,21 @@ Requests never touch Kafka: they read :attr:`StateCollector.snapshot`, which
 letters), the newest ``dead_letter_samples`` dead letters of each subscriber that has any
 (only the tail of its dead letter topics: :func:`~bus.ops.dlq.latest_dead_letters`),
 described masked, the newest ``audit_records`` of ``_spbe.audit``, and a ``GET`` of each
-adapter's health URL (2 s timeout), all at once. A read that fails keeps the previous
-snapshot and says why in its ``error`` (the bus's named errors; of any other only its
-type, never a record's content).
+adapter's health URL (2 s timeout), all at once; then the data-flow diagram
+(:mod:`bus.ops.flow_diagram`) coloured by the state just read, as an SVG for the page, with
+each flow's events per day (:func:`~bus.ops.flow_measures.flow_rates`, read again at most
+every :data:`RATES_EVERY_S`: a week's rate does not move in seconds). A read that fails
+keeps the previous snapshot and says why in its ``error`` (the bus's named errors; of any
+other only its type, never a record's content).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import httpx
@@ -32,14 +36,19 @@ from bus.logs import get_logger
 from bus.ops.audit import read_audit
 from bus.ops.dlq import latest_dead_letters
 from bus.ops.dlq_records import DeadLetter, describe, mask_text
+from bus.ops.flow_diagram import embeddable_svg, render, to_dot
+from bus.ops.flow_measures import flow_rates, measures_of
+from bus.ops.flows import FlowMeasure, flow_graph
 from bus.ops.status import StatusReport, collect_status
 
-__all__ = ["HEALTH_TIMEOUT_S", "StateCollector"]
+__all__ = ["HEALTH_TIMEOUT_S", "RATES_EVERY_S", "StateCollector"]
 
 log = get_logger("adapters.console")
 
 #: How long an adapter's health URL has to answer before it counts as down.
 HEALTH_TIMEOUT_S: Final = 2.0
+#: How often the flows' events per day are read again from the broker's offsets.
+RATES_EVERY_S: Final = 60.0
 #: How long the last-applied lookup of one read may wait for its records.
 _FETCH_TIMEOUT_S: Final = 5.0
 
@@ -50,6 +59,10 @@ class StateCollector:
     def __init__(self, config: ConsoleConfig) -> None:
         self.config = config
         self._decoder: RecordDecoder | None = None
+        self._graph = flow_graph(config.catalogue)
+        self._rates: dict[str, float | None] = {}
+        self._rates_read_at: float | None = None
+        self._drawn: tuple[str, str] | None = None  # (DOT source, its SVG)
         self._tls = {
             a.name: ssl.create_default_context(cafile=str(a.ca_file))
             for a in config.adapters
@@ -62,6 +75,8 @@ class StateCollector:
             "subscriptions": [],
             "adapters": [],
             "audit": [],
+            "diagram": None,
+            "diagram_error": None,
         }
         self.reads = 0
 
@@ -105,15 +120,53 @@ class StateCollector:
             asyncio.gather(*(self._health(a) for a in config.adapters)),
         )
         letters = await self._dead_letters(report)
-        return console_state(
+        today = datetime.now(UTC).date()
+        state = console_state(
             report,
             config.catalogue,
-            today=datetime.now(UTC).date(),
+            today=today,
             max_lag=config.max_lag,
             dead_letters=letters,
             adapters=health,
             audit=audit,
         )
+        measures = measures_of(
+            self._graph.flows, report, await self._flow_rates(), today=today, max_lag=config.max_lag
+        )
+        diagram, problem = await self._diagram(measures, today)
+        return {**state, "diagram": diagram, "diagram_error": problem}
+
+    async def _flow_rates(self) -> dict[str, float | None]:
+        """The flows' events per day, read again once :data:`RATES_EVERY_S` have passed; a
+        failed read keeps the previous rates (the diagram then shows those)."""
+        moment = time.monotonic()
+        if self._rates_read_at is not None and moment - self._rates_read_at < RATES_EVERY_S:
+            return self._rates
+        try:
+            self._rates = await flow_rates(
+                self.config.connection, {f.reads for f in self._graph.flows}
+            )
+        except BusError as exc:
+            log.warning("console.rates_failed", error=type(exc).__name__, message=exc.message)
+        self._rates_read_at = moment
+        return self._rates
+
+    async def _diagram(
+        self, measures: Mapping[str, FlowMeasure], today: date
+    ) -> tuple[str | None, str | None]:
+        """The coloured diagram as embeddable SVG, drawn again only when its DOT changed;
+        or None and why (the rest of the page does not depend on Graphviz)."""
+        source = to_dot(self._graph, measures, today=today)
+        if self._drawn is not None and self._drawn[0] == source:
+            return self._drawn[1], None
+        try:
+            drawn = await asyncio.to_thread(render, self._graph, "svg", measures, today=today)
+        except BusError as exc:
+            log.warning("console.diagram_failed", error=type(exc).__name__, message=exc.message)
+            return None, exc.message
+        svg = embeddable_svg(drawn)
+        self._drawn = (source, svg)
+        return svg, None
 
     async def _dead_letters(self, report: StatusReport) -> Mapping[str, Sequence[dict[str, Any]]]:
         limit = self.config.dead_letter_samples

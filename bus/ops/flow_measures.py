@@ -16,7 +16,7 @@ own ``<reads>.dlq.<subscriber>``. :func:`bus.ops.flows.flow_state` turns them in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -30,7 +30,14 @@ from bus.ops.flows import Flow, FlowMeasure, FlowState, flow_graph, flow_state
 from bus.ops.status import StatusError, StatusReport, collect_status
 from bus.startup import LiveNodeAdmin, close_client, start_client
 
-__all__ = ["DEFAULT_WINDOW", "MIN_SPAN", "count_rate", "measure_flows"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "MIN_SPAN",
+    "count_rate",
+    "flow_rates",
+    "measure_flows",
+    "measures_of",
+]
 
 DEFAULT_WINDOW = timedelta(days=7)
 #: The shortest span a young topic's count is divided by.
@@ -61,17 +68,32 @@ async def measure_flows(
     now: datetime | None = None,
 ) -> dict[str, FlowMeasure]:
     """Flow key -> its measure, for every flow of ``catalog``."""
-    if window <= timedelta(0):
-        raise ConfigError(
-            f"window: {window} is not a positive duration",
-            fix="measure over at least one day (--window-days 1 or more)",
-        )
+    _check_window(window)
     moment = now or datetime.now(UTC)
     flows = flow_graph(catalog).flows
     connection = as_connection(kafka)
-    rates = await _rates(connection, {f.reads for f in flows}, moment, window)
+    rates = await flow_rates(connection, {f.reads for f in flows}, now=moment, window=window)
     report = await collect_status(connection, catalog, subscribers={f.subscriber for f in flows})
-    today = moment.astimezone(UTC).date()
+    result = measures_of(flows, report, rates, today=moment.astimezone(UTC).date(), max_lag=max_lag)
+    log.info(
+        "flows.measured",
+        flows=len(result),
+        window_days=window / timedelta(days=1),
+        states={s.value: sum(m.state is s for m in result.values()) for s in FlowState},
+    )
+    return result
+
+
+def measures_of(
+    flows: Iterable[Flow],
+    report: StatusReport,
+    rates: Mapping[str, float | None],
+    *,
+    today: date,
+    max_lag: int,
+) -> dict[str, FlowMeasure]:
+    """Flow key -> its measure, from a status report already read and the rates of
+    :func:`flow_rates` (for a caller that reads the status anyway, like the console)."""
     result: dict[str, FlowMeasure] = {}
     for flow in flows:
         lag, dead, last = _status_of(report, flow)
@@ -82,13 +104,15 @@ async def measure_flows(
             last_applied=last,
             state=flow_state(flow, lag=lag, dead_letters=dead, today=today, max_lag=max_lag),
         )
-    log.info(
-        "flows.measured",
-        flows=len(result),
-        window_days=window / timedelta(days=1),
-        states={s.value: sum(m.state is s for m in result.values()) for s in FlowState},
-    )
     return result
+
+
+def _check_window(window: timedelta) -> None:
+    if window <= timedelta(0):
+        raise ConfigError(
+            f"window: {window} is not a positive duration",
+            fix="measure over at least one day (--window-days 1 or more)",
+        )
 
 
 def _status_of(report: StatusReport, flow: Flow) -> tuple[int | None, int | None, datetime | None]:
@@ -105,10 +129,17 @@ def _status_of(report: StatusReport, flow: Flow) -> tuple[int | None, int | None
     return sum(p.lag for p in parts), dead, max(times, default=None)
 
 
-async def _rates(
-    connection: KafkaConnection, topics: Iterable[str], now: datetime, window: timedelta
+async def flow_rates(
+    kafka: KafkaConnection | str,
+    topics: Iterable[str],
+    *,
+    now: datetime | None = None,
+    window: timedelta = DEFAULT_WINDOW,
 ) -> dict[str, float | None]:
     """Topic -> events per day over the window, for the topics of ``topics`` that exist."""
+    _check_window(window)
+    now = now or datetime.now(UTC)
+    connection = as_connection(kafka)
     names = sorted(set(topics))
     bootstrap = connection.bootstrap_servers
     admin = await start_client(

@@ -40,6 +40,9 @@ from bus.delivery import DeadLetterCause, dead_letter_headers, dlq_topic
 from bus.localkafka.manager import LocalKafka
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.dlq_records import MASK
+from bus.ops.flow_diagram import flow_element_id
+from bus.ops.flow_measures import measures_of
+from bus.ops.flows import flow_graph
 from bus.ops.status import StatusReport, collect_status
 from tests.support.events import SOURCE_DUKCAPIL, penduduk
 from tests.support.ports import free_port_block
@@ -60,6 +63,8 @@ DINSOS_READ = "spbe.dukcapil.penduduk.v1.for.dinsos-penduduk"
 RESIDENT_SERIAL = 4242
 RESIDENT_NAME = "Siti Nurhaliza Rahmawati"
 WAIT_S = 180.0
+#: Above this lag the console shows a subscription (and its flows) as lagging.
+MAX_LAG = yaml.safe_load((ROOT / "deploy" / "console.yaml").read_text())["console"]["max_lag"]
 #: What the page shows where there is no value (an en dash).
 NO_VALUE = "\u2013"
 T = TypeVar("T")
@@ -286,6 +291,27 @@ def expected(report: StatusReport) -> dict[str, dict[str, str]]:
     }
 
 
+def flow_states(driver: WebDriver) -> dict[str, str] | None:
+    """Flow element id -> the state its class gives, of the diagram the page shows."""
+    edges = driver.find_elements(By.CSS_SELECTOR, "#flows svg g.flow")
+    if not edges:
+        return None
+    states: dict[str, str] = {}
+    for edge in edges:
+        classes = (edge.get_attribute("class") or "").split()
+        state = [c.removeprefix("state-") for c in classes if c.startswith("state-")]
+        states[edge.get_attribute("id") or ""] = state[0] if len(state) == 1 else "?"
+    return states
+
+
+def expected_states(report: StatusReport) -> dict[str, str]:
+    """What each flow's colour must say, from ``spbe-bus status``'s numbers."""
+    catalog, _ = load_catalog(default_catalog_path())
+    graph = flow_graph(catalog)
+    measures = measures_of(graph.flows, report, {}, today=datetime.now(UTC).date(), max_lag=MAX_LAG)
+    return {flow_element_id(key): m.state.value for key, m in measures.items()}
+
+
 def _iso(moment: datetime | None) -> str:
     if moment is None:
         return NO_VALUE
@@ -382,6 +408,10 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
         for name in (UP, DOWN)
     }
     assert adapters == {UP: "up", DOWN: "down"}
+    # The data-flow diagram: every flow of the catalogue, coloured by the same numbers.
+    states = wait_for("the data-flow diagram", lambda: flow_states(driver))
+    assert states == expected_states(report)
+    assert driver.find_element(By.ID, "diagram-error").get_attribute("hidden") is not None
     dinkes = next(s for s in catalog.subscriptions if s.subscriber == "dinkes-penduduk")
     assert field(driver, "dinkes-penduduk", "expires").startswith(dinkes.expires.isoformat())
     days_left = (dinkes.expires - datetime.now(UTC).date()).days
@@ -422,12 +452,22 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
         )
 
     wait_for("the new lag and dead letters on the page", changed)
+    dead_lettering = flow_element_id("bapenda-izin:spbe.dpmptsp.izin.v1")
+    wait_for(
+        "the sink's flow drawn as dead-lettering",
+        lambda: (flow_states(driver) or {}).get(dead_lettering) == "dead-lettering",
+    )
     assert driver.execute_script("return document.body.dataset.marker;") == "not reloaded"
     assert int(driver.find_element(By.ID, "taken-at").get_attribute("data-reads") or 0) > 1
 
     # The new numbers are still those of `spbe-bus status`.
-    now = expected(asyncio.run(collect_status(console.operator, catalog)))
+    after = asyncio.run(collect_status(console.operator, catalog))
+    now = expected(after)
     assert wait_for("the page to match status again", lambda: rendered(driver, names) == now)
+    assert wait_for(
+        "the diagram to match status again",
+        lambda: flow_states(driver) == expected_states(after),
+    )
 
     # Dinsos's dead letter: the event with its personal fields masked, no NIK, no name.
     letter = wait_for(

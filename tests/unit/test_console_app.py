@@ -127,7 +127,8 @@ async def test_a_login_sets_a_strict_secure_http_only_cookie_and_opens_page_and_
         assert attribute.lower() in cookie.lower(), attribute
     page = await client.get("/")
     assert page.status_code == 200
-    assert '<section id="diagram"></section>' in page.text
+    assert '<section id="diagram">' in page.text
+    assert '<div id="flows"></div>' in page.text, "filled by console.js from the state"
     assert '<script src="/console.js" defer></script>' in page.text
     assert re.search(r"<script>", page.text) is None, "no inline script"
     state = await client.get("/api/state")

@@ -1,5 +1,7 @@
 // The operator console: asks /api/state every refresh and redraws the tables in place.
-// Only textContent is set, never HTML, so nothing the bus holds can run as script.
+// Only textContent is set, never HTML, so nothing the bus holds can run as script; the
+// data-flow diagram is an SVG document the console drew from the catalogue, parsed as XML
+// (DOMParser, image/svg+xml: no HTML parsing) and adopted into the page when it changes.
 "use strict";
 
 (function () {
@@ -104,6 +106,24 @@
     });
   }
 
+  let drawn = null;
+
+  function diagram(svg, problem) {
+    const error = document.getElementById("diagram-error");
+    error.hidden = !problem;
+    error.textContent = problem ? "The diagram could not be drawn: " + problem : "";
+    if (!svg || svg === drawn) {
+      return;
+    }
+    const parsed = new DOMParser().parseFromString(svg, "image/svg+xml");
+    const root = parsed.documentElement;
+    if (root.nodeName !== "svg") {
+      return;
+    }
+    document.getElementById("flows").replaceChildren(document.importNode(root, true));
+    drawn = svg;
+  }
+
   function render(state) {
     const taken = document.getElementById("taken-at");
     taken.textContent = state.taken_at || "not read yet";
@@ -115,6 +135,7 @@
     replace(document.getElementById("dead-letters"), deadLetterItems(state.subscriptions));
     replace(document.getElementById("adapters"), adapterItems(state.adapters));
     replace(document.getElementById("audit"), auditRows(state.audit));
+    diagram(state.diagram, state.diagram_error);
   }
 
   async function poll() {

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -68,6 +69,7 @@ __all__ = [
     "LATENCY_BUCKETS_S",
     "BusMetrics",
     "MetricsServer",
+    "count_published",
     "default_metrics",
     "expect_published",
     "expiry_timestamp",
@@ -236,13 +238,28 @@ def record_published(
 
     A failure carries no topic of its own: pass ``topic`` to label it (else ``unknown``).
     """
+    items = [results] if isinstance(results, PublishResult | BusError) else results
+    count_published(((topic or "unknown", item) for item in items), metrics=metrics)
+
+
+def count_published(
+    outcomes: Iterable[tuple[str, PublishResult | BusError]], *, metrics: BusMetrics | None = None
+) -> None:
+    """Count a batch of ``(topic, what the publisher returned)`` pairs, one increment per
+    series (a relay's batch costs a few counter updates, not one per event); a result is
+    counted under the topic it was written to."""
     m = metrics or default_metrics()
-    items = [results] if isinstance(results, PublishResult | BusError) else list(results)
-    for item in items:
+    published: Tally[str] = Tally()
+    failed: Tally[tuple[str, str]] = Tally()
+    for topic, item in outcomes:
         if isinstance(item, PublishResult):
-            m.published.labels(item.topic).inc()
+            published[item.topic] += 1
         else:
-            m.publish_failures.labels(topic or "unknown", type(item).__name__).inc()
+            failed[(topic, type(item).__name__)] += 1
+    for name, n in published.items():
+        m.published.labels(name).inc(n)
+    for (name, error), n in failed.items():
+        m.publish_failures.labels(name, error).inc(n)
 
 
 def expect_published(topics: Iterable[str], *, metrics: BusMetrics | None = None) -> None:

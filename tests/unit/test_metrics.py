@@ -15,6 +15,7 @@ from bus.errors import PermanentError, PublishError, TransientError
 from bus.ops.catalog import default_catalog_path, load_catalog
 from bus.ops.metrics import (
     BusMetrics,
+    count_published,
     expect_published,
     expiry_timestamp,
     export_subscription_expiry,
@@ -101,6 +102,25 @@ def test_published_results_and_failures_are_counted(metrics: BusMetrics) -> None
     assert registry.get_sample_value("spbe_published_total", {"topic": TOPIC}) == 2
     failures = {"topic": TOPIC, "error": "PublishError"}
     assert registry.get_sample_value("spbe_publish_failures_total", failures) == 1
+
+
+def test_a_batch_is_counted_per_topic_and_a_failure_under_the_topic_it_was_for(
+    metrics: BusMetrics,
+) -> None:
+    other = "spbe.dukcapil.penduduk.v1"
+    results = [
+        (TOPIC, PublishResult(event_id="e1", topic=TOPIC, partition=0, offset=1)),
+        (other, PublishResult(event_id="e2", topic=other, partition=3, offset=7)),
+        (TOPIC, PublishResult(event_id="e3", topic=TOPIC, partition=1, offset=2)),
+        (other, PublishError("broker away")),
+    ]
+    count_published(results, metrics=metrics)
+    count_published(results[:1], metrics=metrics)
+    sample = metrics.registry.get_sample_value
+    assert sample("spbe_published_total", {"topic": TOPIC}) == 3
+    assert sample("spbe_published_total", {"topic": other}) == 1
+    assert sample("spbe_publish_failures_total", {"topic": other, "error": "PublishError"}) == 1
+    assert sample("spbe_publish_failures_total", {"topic": TOPIC, "error": "PublishError"}) is None
 
 
 def get(url: str) -> tuple[int, str]:

@@ -55,7 +55,7 @@ from bus.contract.standard import load_standard
 from bus.errors import BusError, ConfigError, ContractError, LifecycleError, PublishError
 from bus.lifecycle import Lifecycle, run_until_stopped
 from bus.logs import get_logger
-from bus.ops.metrics import expect_published, record_published
+from bus.ops.metrics import count_published, expect_published
 from bus.publisher import Publisher, PublisherConfig
 
 __all__ = ["OutboxRelay", "RelayStats", "next_idle_pause"]
@@ -324,8 +324,8 @@ class OutboxRelay(Lifecycle):
                 continue
             sent.append(row)
         results = await publisher.publish_records(records)
-        for record, result in zip(records, results, strict=True):
-            record_published(result, topic=record.topic)  # spbe_published_total: silence alerts
+        # spbe_published_total per topic: what the steward-silent alert watches
+        count_published(zip((r.topic for r in records), results, strict=True))
         published: list[int] = []
         failed: dict[str, tuple[OutboxRow, BusError]] = {}
         for row, result in zip(sent, results, strict=True):

@@ -60,7 +60,7 @@ from bus.errors import (
 )
 from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
-from bus.ops.metrics import record_published
+from bus.ops.metrics import expect_published, record_published
 from bus.publisher import DEFAULT_DELIVERY_TIMEOUT_MS, Publisher, PublisherConfig
 from bus.registry import SchemaRegistry
 
@@ -157,6 +157,15 @@ class Ingress(Lifecycle):
         self._started = True
         for client in self._clients:
             await self._publisher_for(client)
+        # spbe_published_total of every topic a client may post to, at 0 until its first
+        # post: a steward that posts only through the gateway shows silence after a restart.
+        postable = frozenset[str]().union(*(client.postable for client in self._clients))
+        topics = (
+            self._topic_overrides.get(name, schema.topic)
+            for name, schema in self._standard.items()
+            if schema.event_type in postable
+        )
+        expect_published(topic for topic in topics if topic)
 
     async def stop(self) -> None:
         self._started = False

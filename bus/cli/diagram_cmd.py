@@ -116,6 +116,7 @@ def _diagram(
                 catalog,
                 window=timedelta(days=args.window_days),
                 max_lag=args.max_lag,
+                today=today,
             )
         )
     drawn = render(flow_graph(catalog), fmt, measures, today=today)

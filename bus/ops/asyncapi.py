@@ -276,7 +276,10 @@ def _message(
             "kafka": {
                 "key": {"type": "string", "description": f"the record key: {key_doc}"},
                 "schemaIdLocation": "payload",
-                "schemaIdPayloadEncoding": "Avro single-object encoding: C3 01 and the 8-byte "
+                # The binding's form: the number of bytes before the Avro body (the marker
+                # C3 01 and the 8-byte CRC-64-AVRO fingerprint of the writer schema).
+                "schemaIdPayloadEncoding": "10",
+                "x-spbe-schema-id": "Avro single-object encoding: C3 01 and the 8-byte "
                 "little-endian CRC-64-AVRO fingerprint of the writer schema",
                 "bindingVersion": _KAFKA_BINDING,
             }

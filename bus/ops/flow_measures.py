@@ -66,15 +66,18 @@ async def measure_flows(
     window: timedelta = DEFAULT_WINDOW,
     max_lag: int = 1000,
     now: datetime | None = None,
+    today: date | None = None,
 ) -> dict[str, FlowMeasure]:
-    """Flow key -> its measure, for every flow of ``catalog``."""
+    """Flow key -> its measure, for every flow of ``catalog``; expiry judged as of ``today``
+    (default: ``now``'s date in UTC), rates over the window before ``now``."""
     _check_window(window)
     moment = now or datetime.now(UTC)
     flows = flow_graph(catalog).flows
     connection = as_connection(kafka)
     rates = await flow_rates(connection, {f.reads for f in flows}, now=moment, window=window)
     report = await collect_status(connection, catalog, subscribers={f.subscriber for f in flows})
-    result = measures_of(flows, report, rates, today=moment.astimezone(UTC).date(), max_lag=max_lag)
+    day = today or moment.astimezone(UTC).date()
+    result = measures_of(flows, report, rates, today=day, max_lag=max_lag)
     log.info(
         "flows.measured",
         flows=len(result),

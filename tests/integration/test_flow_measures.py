@@ -128,6 +128,13 @@ async def test_measured_flows_show_frequency_lag_dead_letters_and_expiry(
         assert edge["class"] == f"flow state-{state}"
         assert line in edge["label"]
 
+    # As of a day before its last day of access, the ended subscription's flow is measured
+    # as any other: --today decides expiry for the measured states too.
+    assert await asyncio.to_thread(main, [*measured, "--today", "2019-12-31"]) == 0
+    edges = edges_of(capsysbinary.readouterr().out.decode())
+    assert edges[flow_element_id(f"{ended}:{raw}")]["class"] == "flow state-ok"
+    assert edges[flow_element_id(f"{failing}:{raw}")]["class"] == "flow state-dead-lettering"
+
     assert await asyncio.to_thread(main, args) == 0  # no --bootstrap: the catalogue only
     edges = edges_of(capsysbinary.readouterr().out.decode())
     assert edges[flow_element_id(f"{failing}:{raw}")]["class"] == "flow state-unmeasured"

@@ -115,6 +115,17 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str:
     return dict(record.headers)[name].decode()
 
 
+async def test_a_started_ingress_counts_its_postable_topics_from_zero(
+    ingress: Ingress, topic: str
+) -> None:
+    """Before the first post the topic's series exists at 0, so silence after a restart
+    is seen (the SpbeStewardSilent alert compares it with six hours ago)."""
+    published = default_metrics().registry.get_sample_value(
+        "spbe_published_total", {"topic": topic}
+    )
+    assert published == 0
+
+
 async def test_a_post_publishes_the_event_and_answers_where_kafka_acknowledged_it(
     ingress: Ingress, kafka_bootstrap: str, topic: str
 ) -> None:

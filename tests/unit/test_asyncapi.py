@@ -205,6 +205,16 @@ def test_messages_carry_the_avro_schemas_raw_and_projected() -> None:
     assert "pseudonym" in key
 
 
+def test_the_schema_id_encoding_is_the_length_of_the_header_every_value_starts_with() -> None:
+    """The Kafka binding's schemaIdPayloadEncoding is a byte count (or a registry's name):
+    the bytes before the Avro body, as the codec writes them."""
+    schema = load_standard()["PendudukUpdated"]
+    for message in DOCUMENT["components"]["messages"].values():
+        binding = message["bindings"]["kafka"]
+        assert binding["schemaIdLocation"] == "payload"
+        assert binding["schemaIdPayloadEncoding"] == str(len(schema.single_object_header))
+
+
 def test_the_header_names_are_those_the_envelope_sends_and_the_required_ones_are_required() -> None:
     sent = [name for name, _ in to_headers(full_envelope())]
     assert set(sent) == set(REQUIRED_HEADERS) | set(OPTIONAL_HEADERS)

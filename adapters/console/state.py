@@ -5,8 +5,10 @@ applied event's time, dead letters waiting with the newest few described masked
 (:func:`bus.ops.dlq_records.describe`: ``spbe.pii`` fields ``***``, long digit runs
 masked in messages), and the contract's expiry (date, days left, expired). Per adapter:
 up or down. The newest audit records, newest first. Every string that comes from the bus
-rather than from the catalogue goes through :func:`~bus.ops.dlq_records.mask_text`, so
-no NIK reaches the page even from a message that quoted one.
+rather than from the catalogue goes through :func:`~bus.ops.dlq_records.mask_message`, the
+masking of free text ``spbe-bus logs`` uses too (quoted names, digit runs of ten or more,
+SQL tails), so no NIK, phone number or quoted name reaches the page even from a message or
+an operator's reason that quoted one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from bus.ops.audit import AuditRecord
 from bus.ops.catalog import Catalog
-from bus.ops.dlq_records import mask_text
+from bus.ops.dlq_records import mask_message
 from bus.ops.status import StatusReport
 
 __all__ = ["AdapterHealth", "audit_view", "console_state", "iso"]
@@ -94,7 +96,7 @@ def console_state(
             {
                 "name": a.name,
                 "up": a.up,
-                "detail": mask_text(a.detail),
+                "detail": mask_message(a.detail),
                 "checked_at": iso(a.checked_at),
             }
             for a in adapters
@@ -111,7 +113,7 @@ def _sample(view: Mapping[str, Any]) -> dict[str, Any]:
         "offset": view.get("offset"),
         "dead_lettered_at": view.get("dead_lettered_at"),
         "error_class": view.get("error_class"),
-        "error_message": mask_text(str(view.get("error_message") or "")),
+        "error_message": mask_message(str(view.get("error_message") or "")),
         "event_type": view.get("event_type"),
         "event_id": view.get("event_id"),
         "event": view.get("event"),
@@ -134,9 +136,9 @@ def audit_view(record: AuditRecord) -> dict[str, Any]:
         "id": record.id,
         "at": iso(record.at),
         "action": record.action,
-        "principal": mask_text(record.principal),
-        "subscriber": mask_text(record.subscriber),
-        "topics": [mask_text(t) for t in record.topics],
-        "reason": mask_text(record.reason) if record.reason else None,
-        "outcome": mask_text(outcome),
+        "principal": mask_message(record.principal),
+        "subscriber": mask_message(record.subscriber),
+        "topics": [mask_message(t) for t in record.topics],
+        "reason": mask_message(record.reason) if record.reason else None,
+        "outcome": mask_message(outcome),
     }

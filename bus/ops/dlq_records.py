@@ -1,9 +1,10 @@
 """One dead letter, pure: its cause and origin read from headers, masked for people, selected.
 
 *Personal data stays masked.* When a dead letter decodes as an event, every field the
-schema tags ``spbe.pii`` is shown as ``***``; the error message has those values and any
-run of 16 or more digits (NIK, No. KK, NOP) masked too. Undecodable values are never
-printed, only their size. :mod:`bus.ops.dlq` reads, redrives and purges them on Kafka.
+schema tags ``spbe.pii`` is shown as ``***``; the error message has those values masked
+and goes through :func:`mask_message`, the one masking of free text that ``spbe-bus logs``
+and the console use as well. Undecodable values are never printed, only their size.
+:mod:`bus.ops.dlq` reads, redrives and purges them on Kafka.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "DeadLetterError",
     "describe",
     "error_class_matches",
+    "mask_message",
     "mask_paths",
     "mask_text",
     "personal_values",
@@ -38,6 +40,12 @@ __all__ = [
 MASK: Final = "***"
 #: NIK and No. KK (16 digits), NOP PBB (18): never shown, wherever they turn up in a message.
 _LONG_DIGITS = re.compile(r"\d{16,}")
+# A quote that opens after a non-word character and closes before one: not "Dinas's".
+_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]*)'|"([^"\n]*)")(?!\w)""")
+_TECHNICAL = re.compile(r"[A-Za-z0-9]+(?:[_./:-][A-Za-z0-9]+)+")
+_DIGITS = re.compile(r"\d{10,}")
+_SQL_TAIL = re.compile(r"\s*\[(?:SQL|parameters):.*", re.DOTALL)
+_MAX_TEXT = 300
 
 
 class DeadLetterError(BusError):
@@ -167,6 +175,26 @@ def mask_text(text: str, personal: Iterable[str] = ()) -> str:
     return _LONG_DIGITS.sub(MASK, text)
 
 
+def mask_message(text: str, personal: Iterable[str] = ()) -> str:
+    """Free text (an error message, a reason) with what could be personal masked, cut to
+    300 characters: what ``spbe-bus logs``, ``spbe-bus dlq`` and the console show.
+
+    The ``personal`` values go first (:func:`mask_text`). A quoted literal stays only when
+    it is a technical name (``'spbe_ledger'``, ``'spbe.dukcapil.penduduk.v1'``,
+    ``'127.0.0.1:9092'``); ``'Siti Aminah'`` does not.
+    """
+    text = _SQL_TAIL.sub(" [SQL and parameters dropped]", mask_text(text, personal))
+
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        mark = match.group(0)[0]
+        return match.group(0) if _TECHNICAL.fullmatch(inner) else f"{mark}{MASK}{mark}"
+
+    text = _QUOTED.sub(quoted, text)
+    text = _DIGITS.sub(MASK, text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
 def describe(
     letter: DeadLetter,
     incoming: IncomingEvent | None,
@@ -209,8 +237,8 @@ def describe(
         )
     else:
         size = len(letter.value) if letter.value is not None else 0
-        view["undecodable"] = mask_text(f"{problem or 'not an event'} ({size} bytes, not shown)")
-    view["error_message"] = mask_text(cause.get("error_message", ""), personal)
+        view["undecodable"] = mask_message(f"{problem or 'not an event'} ({size} bytes, not shown)")
+    view["error_message"] = mask_message(cause.get("error_message", ""), personal)
     if full:
         view["headers"] = {
             k: mask_text(v.decode("utf-8", "replace"), personal) for k, v in letter.original_headers

@@ -19,9 +19,8 @@ Log lines are written for operators and never carry personal data on purpose (se
 answered. So the example keeps only the fields of :data:`SAFE_FIELDS` and
 :data:`TEXT_FIELDS`; any other field (a webhook's ``body_excerpt``, a traceback's frames)
 is dropped, as its value could be personal, and of an exception only its last line is
-kept. Free text is masked: quoted literals that are not technical names, digit runs of
-ten or more (NIK, No. KK, NPWP, phone numbers; :func:`bus.ops.dlq_records.mask_text`), and
-SQLAlchemy's ``[SQL: ...]`` / ``[parameters: ...]`` tails. A line that is not a JSON
+kept. Free text is masked by :func:`bus.ops.dlq_records.mask_message`, the one masking of
+free text the dead-letter commands and the console use too. A line that is not a JSON
 object with an ``event`` is counted as unparsable, never echoed.
 
 Pure: the caller reads the files (:mod:`bus.cli.logs_cmd`).
@@ -37,7 +36,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bus.errors import ConfigError
-from bus.ops.dlq_records import MASK, mask_text
+from bus.ops.dlq_records import mask_message
 
 __all__ = [
     "LEVELS",
@@ -46,7 +45,6 @@ __all__ = [
     "LogGroup",
     "LogReport",
     "group_logs",
-    "mask_message",
 ]
 
 #: Levels in rising order; ``group_logs(level=...)`` keeps that level and the ones after it.
@@ -73,12 +71,6 @@ _TIME_KEYS: Final = ("timestamp", "time", "ts")
 
 _CLASS_AT_START = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Refused|Failure))\b")
 _CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\.[A-Z][A-Za-z0-9]*)*$")
-# A quote that opens after a non-word character and closes before one: not "Dinas's".
-_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]*)'|"([^"\n]*)")(?!\w)""")
-_TECHNICAL = re.compile(r"[A-Za-z0-9]+(?:[_./:-][A-Za-z0-9]+)+")
-_DIGITS = re.compile(r"\d{10,}")
-_SQL_TAIL = re.compile(r"\s*\[(?:SQL|parameters):.*", re.DOTALL)
-_MAX_TEXT = 300
 
 
 def _level(name: str) -> str:
@@ -89,24 +81,6 @@ def _level(name: str) -> str:
             fix=f"use one of: {', '.join(LEVELS)}",
         )
     return wanted
-
-
-def mask_message(text: str) -> str:
-    """``text`` with what could be personal masked, cut to 300 characters.
-
-    A quoted literal stays only when it is a technical name (``'spbe_ledger'``,
-    ``'spbe.dukcapil.penduduk.v1'``, ``'127.0.0.1:9092'``); ``'Siti Aminah'`` does not.
-    """
-    text = _SQL_TAIL.sub(" [SQL and parameters dropped]", text)
-
-    def quoted(match: re.Match[str]) -> str:
-        inner = match.group(1) if match.group(1) is not None else match.group(2)
-        mark = match.group(0)[0]
-        return match.group(0) if _TECHNICAL.fullmatch(inner) else f"{mark}{MASK}{mark}"
-
-    text = _QUOTED.sub(quoted, text)
-    text = _DIGITS.sub(MASK, mask_text(text))
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
 def _error_type(line: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,8 @@ import pytest
 
 from bus.cli.main import main
 from bus.errors import ConfigError
-from bus.ops.log_groups import group_logs, mask_message
+from bus.ops.dlq_records import mask_message
+from bus.ops.log_groups import group_logs
 from tests.support.ports import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -266,3 +266,24 @@ def test_a_real_adapters_log_is_grouped_by_its_cause(
     assert group["first"] <= group["last"]
     assert f'endpoint="127.0.0.1:{port}"' in group["example"]
     assert "327302570890000" not in json.dumps(data)  # the events' NIKs
+
+
+def test_masking_drops_a_databases_detail_and_masks_rows_pairs_and_split_numbers() -> None:
+    assert mask_message("DETAIL:  Key (nama)=(Siti Aminah) already exists.") == ("[detail dropped]")
+    assert mask_message('violates "penduduk_nama_key"\nDETAIL:  Key (nama)=(Siti)') == (
+        'violates "penduduk_nama_key" [detail dropped]'
+    )
+    assert mask_message("Key (nama)=(Siti Aminah) already exists.") == (
+        "Key (nama)=(***) already exists."
+    )
+    assert mask_message("Failing row contains (Siti Aminah, Jl. Merdeka No. 5, 1990-01-01).") == (
+        "Failing row contains (***)."
+    )
+    assert mask_message("nama=Siti Aminah alamat=Jl Merdeka 5 hp 0812-3456-7890") == (
+        "nama=*** alamat=***"
+    )
+    assert mask_message("host=127.0.0.1 port=5432 hp 0812 3456 7890") == (
+        "host=127.0.0.1 port=5432 hp ***"
+    )
+    event_id = "01934567-8901-7abc-bb8b-349941234567"
+    assert mask_message(f"event {event_id} refused") == f"event {event_id} refused"

@@ -87,6 +87,9 @@ def test_a_postgresql_error_logged_by_an_adapter_shows_no_value_of_the_row(
     text = json.dumps(report.to_json(), ensure_ascii=False)
     for value in (NAME, "Siti", "Aminah", NIK, STREET, "Merdeka", PHONE, "3456", BORN):
         assert value not in text, value
+    crashed = next(g for g in report.groups if g.event == "sink.crashed")
+    assert crashed.error_type == "IntegrityError", "the exception's class, not its last line"
+    assert 'exception="sqlalchemy.exc.IntegrityError: (psycopg.errors.' in crashed.example
     examples = " ".join(g.example for g in report.groups)
     assert "[detail dropped]" in examples
     assert "logs_masking_penduduk" in examples, "technical names stay"

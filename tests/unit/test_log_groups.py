@@ -287,3 +287,39 @@ def test_masking_drops_a_databases_detail_and_masks_rows_pairs_and_split_numbers
     )
     event_id = "01934567-8901-7abc-bb8b-349941234567"
     assert mask_message(f"event {event_id} refused") == f"event {event_id} refused"
+
+
+def test_the_error_type_of_a_sqlalchemy_traceback_is_its_exception_not_its_background_line() -> (
+    None
+):
+    import traceback
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE penduduk (nik TEXT PRIMARY KEY, nama TEXT NOT NULL)"))
+    try:
+        with engine.begin() as db:
+            db.execute(sa.text("INSERT INTO penduduk VALUES (:nik, NULL)"), {"nik": NIK})
+    except sa.exc.IntegrityError as exc:
+        formatted = "".join(traceback.format_exception(exc))
+    engine.dispose()
+    assert formatted.rstrip().splitlines()[-1].startswith("(Background on this error at:")
+
+    report = group_logs({"x.log": [line("sink.crashed", "error", exception=formatted)]})
+    (group,) = report.groups
+    assert group.error_type == "IntegrityError"
+    assert group.example == (
+        'sink.crashed exception="sqlalchemy.exc.IntegrityError: (sqlite3.IntegrityError) '
+        'NOT NULL constraint failed: penduduk.nama"'
+    )
+    assert NIK not in json.dumps(report.to_json())
+
+
+def test_no_exception_line_means_no_error_type_and_no_exception_in_the_example() -> None:
+    lines = [line("a", exception=f"Traceback\n  File x\nDETAIL: {NAME}\nSiti: x")]
+    (group,) = group_logs({"x.log": lines}).groups
+    assert group.error_type is None
+    assert "exception" not in group.example
+    assert "Siti" not in json.dumps(group.to_json())

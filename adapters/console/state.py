@@ -1,12 +1,19 @@
 """What the console shows, pure: one JSON snapshot from what the collector read.
 
 Per subscription of the catalogue (and the REST gateway's read models): lag, the last
-applied event's time, dead letters waiting with the newest few described masked
-(:func:`bus.ops.dlq_records.describe`: ``spbe.pii`` fields ``***``, long digit runs
-masked in messages), and the contract's expiry (date, days left, expired). Per adapter:
-up or down. The newest audit records, newest first. Every string that comes from the bus
-rather than from the catalogue goes through :func:`~bus.ops.dlq_records.mask_text`, so
-no NIK reaches the page even from a message that quoted one.
+applied event's time, dead letters waiting with the newest few described, and the
+contract's expiry (date, days left, expired). Per adapter: up or down. The newest audit
+records, newest first. Every string that comes from the bus
+rather than from the catalogue goes through :func:`~bus.ops.dlq_records.mask_message`, the
+masking of free text ``spbe-bus logs`` uses too (quoted names, digit runs of ten or more,
+SQL tails), so no NIK, phone number or quoted name reaches the page even from a message or
+an operator's reason that quoted one.
+
+Of a dead letter's event the page shows the field names only: every value is ``***``
+(None stays None), the ``spbe.pii`` ones and the rest alike. The standard leaves some
+personal data untagged (an IzinDiterbitkan's ``lokasi.alamat`` and ``lat``/``lon``, a
+sole trader's ``nama_usaha``), and the page is read by more people than the operator at
+a terminal, where ``spbe-bus dlq show`` prints the untagged values.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 
 from bus.ops.audit import AuditRecord
 from bus.ops.catalog import Catalog
-from bus.ops.dlq_records import mask_text
+from bus.ops.dlq_records import MASK, mask_message
 from bus.ops.status import StatusReport
 
 __all__ = ["AdapterHealth", "audit_view", "console_state", "iso"]
@@ -94,7 +101,7 @@ def console_state(
             {
                 "name": a.name,
                 "up": a.up,
-                "detail": mask_text(a.detail),
+                "detail": mask_message(a.detail),
                 "checked_at": iso(a.checked_at),
             }
             for a in adapters
@@ -104,19 +111,30 @@ def console_state(
 
 
 def _sample(view: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a described dead letter the page shows (masked by ``describe``)."""
+    """The part of a described dead letter the page shows: its event's field names only."""
     return {
         "dlq_topic": view.get("dlq_topic"),
         "partition": view.get("partition"),
         "offset": view.get("offset"),
         "dead_lettered_at": view.get("dead_lettered_at"),
         "error_class": view.get("error_class"),
-        "error_message": mask_text(str(view.get("error_message") or "")),
+        "error_message": mask_message(str(view.get("error_message") or "")),
         "event_type": view.get("event_type"),
         "event_id": view.get("event_id"),
-        "event": view.get("event"),
+        "event": _field_names_only(view.get("event")),
         "undecodable": view.get("undecodable"),
     }
+
+
+def _field_names_only(data: Any) -> Any:
+    """``data`` with every leaf value :data:`~bus.ops.dlq_records.MASK`; names and None stay."""
+    if data is None:
+        return None
+    if isinstance(data, Mapping):
+        return {str(k): _field_names_only(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_field_names_only(v) for v in data]
+    return MASK
 
 
 def audit_view(record: AuditRecord) -> dict[str, Any]:
@@ -134,9 +152,9 @@ def audit_view(record: AuditRecord) -> dict[str, Any]:
         "id": record.id,
         "at": iso(record.at),
         "action": record.action,
-        "principal": mask_text(record.principal),
-        "subscriber": mask_text(record.subscriber),
-        "topics": [mask_text(t) for t in record.topics],
-        "reason": mask_text(record.reason) if record.reason else None,
-        "outcome": mask_text(outcome),
+        "principal": mask_message(record.principal),
+        "subscriber": mask_message(record.subscriber),
+        "topics": [mask_message(t) for t in record.topics],
+        "reason": mask_message(record.reason) if record.reason else None,
+        "outcome": mask_message(outcome),
     }

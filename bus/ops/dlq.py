@@ -48,7 +48,7 @@ from bus.ops.dlq_records import (
     DeadLetter,
     DeadLetterError,
     describe,
-    mask_text,
+    mask_message,
     personal_values,
     purgeable_to,
 )
@@ -275,20 +275,20 @@ async def _redrive_one(
         incoming = await decoder.decode(letter.value, letter.original_headers)
         outcome = await apply_with_retry(handler, _delivery(letter, incoming), policy)
     except Exception as exc:
+        personal = personal_values(incoming) if incoming is not None else []
         if unreachable(exc):
             raise ReplayError(
                 f"redrive stopped at dead letter {letter.topic}[{letter.partition}]"
-                f"@{letter.offset}: {type(exc).__name__}: {exc}",
+                f"@{letter.offset}: {type(exc).__name__}: {mask_message(str(exc), personal)}",
                 fix="once the sink is reachable, run the redrive again (dead letters that "
                 "applied come back as duplicates)",
             ) from exc
         view = describe(letter, incoming)
-        personal = personal_values(incoming) if incoming is not None else []
         report.failed.append(
             {
                 "offset": letter.offset,
                 "error_class": error_class(exc),
-                "message": mask_text(str(exc), personal),
+                "message": mask_message(str(exc), personal),
                 "event_id": view.get("event_id"),
             }
         )

@@ -1,9 +1,10 @@
 """One dead letter, pure: its cause and origin read from headers, masked for people, selected.
 
 *Personal data stays masked.* When a dead letter decodes as an event, every field the
-schema tags ``spbe.pii`` is shown as ``***``; the error message has those values and any
-run of 16 or more digits (NIK, No. KK, NOP) masked too. Undecodable values are never
-printed, only their size. :mod:`bus.ops.dlq` reads, redrives and purges them on Kafka.
+schema tags ``spbe.pii`` is shown as ``***``; the error message has those values masked
+and goes through :func:`mask_message`, the one masking of free text that ``spbe-bus logs``
+and the console use as well. Undecodable values are never printed, only their size.
+:mod:`bus.ops.dlq` reads, redrives and purges them on Kafka.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "DeadLetterError",
     "describe",
     "error_class_matches",
+    "mask_message",
     "mask_paths",
     "mask_text",
     "personal_values",
@@ -38,6 +40,33 @@ __all__ = [
 MASK: Final = "***"
 #: NIK and No. KK (16 digits), NOP PBB (18): never shown, wherever they turn up in a message.
 _LONG_DIGITS = re.compile(r"\d{16,}")
+# A quote that opens after a non-word character and closes before one: not "Dinas's".
+_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]*)'|"([^"\n]*)")(?!\w)""")
+_TECHNICAL = re.compile(r"[A-Za-z0-9]+(?:[_./:-][A-Za-z0-9]+)+")
+# Ten or more digits, maybe split by spaces or dashes (0812-3456-7890), but not inside a
+# hex token such as an event id (01934567-8901-7abc-...).
+_DIGITS = re.compile(r"(?<![0-9A-Fa-f-])(?:\d[\s-]?){9,}\d(?![0-9A-Fa-f-])")
+_SQL_TAIL = re.compile(r"\s*\[(?:SQL|parameters):.*", re.DOTALL)
+# A database's detail (PostgreSQL's DETAIL: line, the row or key it quotes) follows the
+# first line; everything from there is dropped.
+_DETAIL = re.compile(r"\s*(?:\n|\bDETAIL:).*", re.DOTALL)
+# PostgreSQL's "Key (nama)=(Siti Aminah)" and "Failing row contains (Siti, Jl. ...)".
+_KEY_VALUES = re.compile(r"=\([^\n]*\)")
+_ROW = re.compile(r"\bcontains \([^\n]*\)")
+# key=value pairs; a value runs to the next key= or the end, as in "nama=Siti Aminah hp=0812".
+_PAIR = re.compile(r"(?<![\w.=-])([A-Za-z_][\w.-]*)=(?=[^\s=])(.*?)(?=[\s,;]+[A-Za-z_][\w.-]*=|$)")
+#: Keys whose value is technical (a host, a port, a code), shown as they are.
+_TECHNICAL_KEYS: Final = frozenset(
+    {
+        "attempt", "attempts", "broker", "client", "code", "column", "constraint", "count",
+        "database", "db", "dbname", "dlq", "endpoint", "error_class", "error_type",
+        "event", "event_id", "group_id", "host", "kind", "level", "logger", "node", "node_id",
+        "offset", "partition", "port", "protocol", "retriable", "schema", "source",
+        "sqlstate", "status", "subscriber", "subscription", "table", "timeout", "topic",
+        "type", "version",
+    }
+)  # fmt: skip
+_MAX_TEXT = 300
 
 
 class DeadLetterError(BusError):
@@ -167,6 +196,44 @@ def mask_text(text: str, personal: Iterable[str] = ()) -> str:
     return _LONG_DIGITS.sub(MASK, text)
 
 
+def mask_message(text: str, personal: Iterable[str] = ()) -> str:
+    """Free text (an error message, a reason) with what could be personal masked, cut to
+    300 characters: what ``spbe-bus logs``, ``spbe-bus dlq`` and the console show.
+
+    The ``personal`` values go first (:func:`mask_text`). Only the first line is kept, up
+    to a ``DETAIL:`` (a database's detail quotes the row), without SQLAlchemy's ``[SQL:
+    ...]`` and ``[parameters: ...]``. Then ``=(...)`` groups and ``contains (...)`` rows,
+    the values of ``key=value`` pairs whose key is not technical (``nama=Siti Aminah``;
+    ``port=5432`` stays), digit runs of ten or more even when split by spaces or dashes
+    (NIK, No. KK, NPWP, phone numbers), and quoted literals that are not technical names
+    (``'spbe_ledger'``, ``'spbe.dukcapil.penduduk.v1'``, ``'127.0.0.1:9092'`` stay;
+    ``'Siti Aminah'`` does not) become ``***``.
+    """
+    text = mask_text(text, personal)
+    if (detail := _DETAIL.search(text)) is not None:
+        text = f"{text[: detail.start()]} [detail dropped]".lstrip()
+    text = _SQL_TAIL.sub(" [SQL and parameters dropped]", text)
+    text = _KEY_VALUES.sub(f"=({MASK})", text)
+    text = _ROW.sub(f"contains ({MASK})", text)
+
+    def pair(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key.lower() in _TECHNICAL_KEYS:
+            return match.group(0)
+        return f"{key}={MASK}"
+
+    text = _PAIR.sub(pair, text)
+
+    def quoted(match: re.Match[str]) -> str:
+        inner = match.group(1) if match.group(1) is not None else match.group(2)
+        mark = match.group(0)[0]
+        return match.group(0) if _TECHNICAL.fullmatch(inner) else f"{mark}{MASK}{mark}"
+
+    text = _QUOTED.sub(quoted, text)
+    text = _DIGITS.sub(MASK, text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
 def describe(
     letter: DeadLetter,
     incoming: IncomingEvent | None,
@@ -209,8 +276,8 @@ def describe(
         )
     else:
         size = len(letter.value) if letter.value is not None else 0
-        view["undecodable"] = mask_text(f"{problem or 'not an event'} ({size} bytes, not shown)")
-    view["error_message"] = mask_text(cause.get("error_message", ""), personal)
+        view["undecodable"] = mask_message(f"{problem or 'not an event'} ({size} bytes, not shown)")
+    view["error_message"] = mask_message(cause.get("error_message", ""), personal)
     if full:
         view["headers"] = {
             k: mask_text(v.decode("utf-8", "replace"), personal) for k, v in letter.original_headers

@@ -9,7 +9,9 @@ of such lines; this module folds them into one group per cause, where a cause is
   adapter, as journald or a service's ``StandardError=`` keeps them), with the subscriber,
   source or API client the line names;
 * the **event**, the log event's name (``outbox.publish_failed``);
-* the **error type**, from ``error_class`` / ``error_type``, the exception's last line, or
+* the **error type**, from ``error_class`` / ``error_type``, the exception's line (the
+  last line of a traceback that names an exception class: SQLAlchemy ends its tracebacks
+  with a ``(Background on this error at: ...)`` line), or
   an ``error`` value that starts with a class name (``OperationalError: ...``).
 
 Each group has its count, first and last time, its highest level and one example line.
@@ -18,10 +20,9 @@ Log lines are written for operators and never carry personal data on purpose (se
 :mod:`bus.logs`), but an error message can quote what a database or a remote endpoint
 answered. So the example keeps only the fields of :data:`SAFE_FIELDS` and
 :data:`TEXT_FIELDS`; any other field (a webhook's ``body_excerpt``, a traceback's frames)
-is dropped, as its value could be personal, and of an exception only its last line is
-kept. Free text is masked: quoted literals that are not technical names, digit runs of
-ten or more (NIK, No. KK, NPWP, phone numbers; :func:`bus.ops.dlq_records.mask_text`), and
-SQLAlchemy's ``[SQL: ...]`` / ``[parameters: ...]`` tails. A line that is not a JSON
+is dropped, as its value could be personal, and of an exception only its class's line is
+kept. Free text is masked by :func:`bus.ops.dlq_records.mask_message`, the one masking of
+free text the dead-letter commands and the console use too. A line that is not a JSON
 object with an ``event`` is counted as unparsable, never echoed.
 
 Pure: the caller reads the files (:mod:`bus.cli.logs_cmd`).
@@ -37,7 +38,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from bus.errors import ConfigError
-from bus.ops.dlq_records import MASK, mask_text
+from bus.ops.dlq_records import mask_message
 
 __all__ = [
     "LEVELS",
@@ -46,7 +47,6 @@ __all__ = [
     "LogGroup",
     "LogReport",
     "group_logs",
-    "mask_message",
 ]
 
 #: Levels in rising order; ``group_logs(level=...)`` keeps that level and the ones after it.
@@ -73,12 +73,13 @@ _TIME_KEYS: Final = ("timestamp", "time", "ts")
 
 _CLASS_AT_START = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Timeout|Refused|Failure))\b")
 _CLASS_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*(?:\.[A-Z][A-Za-z0-9]*)*$")
-# A quote that opens after a non-word character and closes before one: not "Dinas's".
-_QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]*)'|"([^"\n]*)")(?!\w)""")
-_TECHNICAL = re.compile(r"[A-Za-z0-9]+(?:[_./:-][A-Za-z0-9]+)+")
-_DIGITS = re.compile(r"\d{10,}")
-_SQL_TAIL = re.compile(r"\s*\[(?:SQL|parameters):.*", re.DOTALL)
-_MAX_TEXT = 300
+# A traceback's exception line: ``sqlalchemy.exc.IntegrityError: ...`` or a bare name. The
+# class is dotted (a module path) or ends as exception classes do, so that neither
+# ``DETAIL: ...`` nor a message's own continuation line (``Siti: ...``) is taken for one.
+_EXCEPTION_LINE = re.compile(r"^((?:[a-z_][a-z0-9_]*\.)*([A-Z][A-Za-z0-9]*))(?::(?:\s.*)?)?$")
+_EXCEPTION_ENDS: Final = (
+    "Error", "Exception", "Warning", "Timeout", "Refused", "Failure", "Interrupt", "Exit",
+)  # fmt: skip
 
 
 def _level(name: str) -> str:
@@ -91,41 +92,32 @@ def _level(name: str) -> str:
     return wanted
 
 
-def mask_message(text: str) -> str:
-    """``text`` with what could be personal masked, cut to 300 characters.
-
-    A quoted literal stays only when it is a technical name (``'spbe_ledger'``,
-    ``'spbe.dukcapil.penduduk.v1'``, ``'127.0.0.1:9092'``); ``'Siti Aminah'`` does not.
-    """
-    text = _SQL_TAIL.sub(" [SQL and parameters dropped]", text)
-
-    def quoted(match: re.Match[str]) -> str:
-        inner = match.group(1) if match.group(1) is not None else match.group(2)
-        mark = match.group(0)[0]
-        return match.group(0) if _TECHNICAL.fullmatch(inner) else f"{mark}{MASK}{mark}"
-
-    text = _QUOTED.sub(quoted, text)
-    text = _DIGITS.sub(MASK, mask_text(text))
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
-
-
 def _error_type(line: Mapping[str, Any]) -> str | None:
     for key in ("error_class", "error_type"):
         value = line.get(key)
         if isinstance(value, str) and _CLASS_NAME.match(value):
             return value
     exception = line.get("exception")
-    if isinstance(exception, str) and exception.strip():
-        last = exception.strip().splitlines()[-1]
-        name = last.split(":", 1)[0].strip()
-        if _CLASS_NAME.match(name.rsplit(".", 1)[-1]):
-            return name.rsplit(".", 1)[-1]
+    if isinstance(exception, str) and (raised := _exception_line(exception)) is not None:
+        return raised[0]
     error = line.get("error")
     if isinstance(error, str):
         if _CLASS_NAME.fullmatch(error):
             return error
         if found := _CLASS_AT_START.match(error):
             return found.group(1).rsplit(".", 1)[-1]
+    return None
+
+
+def _exception_line(text: str) -> tuple[str, str] | None:
+    """The class name and the line of the exception a traceback ends with, from the bottom."""
+    for candidate in reversed(text.strip().splitlines()):
+        found = _EXCEPTION_LINE.match(candidate.rstrip())
+        if found is None:
+            continue
+        name = found.group(2)
+        if "." in found.group(1) or name.endswith(_EXCEPTION_ENDS):
+            return name, candidate.rstrip()
     return None
 
 
@@ -162,8 +154,11 @@ def _example(line: Mapping[str, Any]) -> str:
             shown = mask_message(value)
         elif key in TEXT_FIELDS and value is not None:
             shown = mask_message(value if isinstance(value, str) else json.dumps(value))
-        elif key == "exception" and isinstance(value, str) and value.strip():
-            shown = mask_message(value.strip().splitlines()[-1])  # not the frames' locals
+        elif key == "exception" and isinstance(value, str):
+            found = _exception_line(value)  # that line only, not the frames' locals
+            if found is None:
+                continue
+            shown = mask_message(found[1])
         else:
             continue
         parts.append(f"{key}={json.dumps(shown, ensure_ascii=False)}")

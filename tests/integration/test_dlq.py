@@ -230,3 +230,35 @@ async def test_redrive_hands_a_sink_that_applies_batches_the_letters_together(
     assert [failure["offset"] for failure in report.failed] == [2]
     assert [d.offset for d in alone] == [0, 1, 3, 4, 5], "letter by letter after the batch"
     assert report.purge_to == 1
+
+
+_REFUSAL = (
+    'duplicate key value violates unique constraint "penduduk_nama_key"\n'
+    "DETAIL:  Key (nama)=(Budi Santoso) already exists. hp 0812-3456-7890"
+)
+
+
+@pytest.mark.parametrize("away", [False, True])
+async def test_a_redrive_failure_quotes_the_sinks_error_masked(
+    kafka_bootstrap: str, away: bool
+) -> None:
+    from bus.errors import BusError
+    from bus.ops.replay_plan import ReplayError
+    from tests.unit.test_dlq_masking import dead_letter
+
+    async def sink(delivery: Delivery) -> Outcome:
+        raise BusError(f"{_REFUSAL} nama=Budi Santoso", retriable=away)
+
+    once = RetryPolicy(max_attempts=1)
+    async with RecordDecoder.connect(kafka_bootstrap) as decoder:
+        if away:
+            with pytest.raises(ReplayError) as stopped:
+                await redrive([dead_letter()], sink, decoder, retry=once)
+            message = stopped.value.message
+        else:
+            report = await redrive([dead_letter()], sink, decoder, retry=once)
+            (failure,) = report.failed
+            message = failure["message"]
+    assert 'violates unique constraint "penduduk_nama_key" [detail dropped]' in message
+    for value in ("Budi", "Santoso", "0812"):
+        assert value not in message, value

@@ -14,7 +14,8 @@ import pytest
 
 from bus.cli.main import main
 from bus.errors import ConfigError
-from bus.ops.log_groups import group_logs, mask_message
+from bus.ops.dlq_records import mask_message
+from bus.ops.log_groups import group_logs
 from tests.support.ports import free_port_block
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -265,3 +266,60 @@ def test_a_real_adapters_log_is_grouped_by_its_cause(
     assert group["first"] <= group["last"]
     assert f'endpoint="127.0.0.1:{port}"' in group["example"]
     assert "327302570890000" not in json.dumps(data)  # the events' NIKs
+
+
+def test_masking_drops_a_databases_detail_and_masks_rows_pairs_and_split_numbers() -> None:
+    assert mask_message("DETAIL:  Key (nama)=(Siti Aminah) already exists.") == ("[detail dropped]")
+    assert mask_message('violates "penduduk_nama_key"\nDETAIL:  Key (nama)=(Siti)') == (
+        'violates "penduduk_nama_key" [detail dropped]'
+    )
+    assert mask_message("Key (nama)=(Siti Aminah) already exists.") == (
+        "Key (nama)=(***) already exists."
+    )
+    assert mask_message("Failing row contains (Siti Aminah, Jl. Merdeka No. 5, 1990-01-01).") == (
+        "Failing row contains (***)."
+    )
+    assert mask_message("nama=Siti Aminah alamat=Jl Merdeka 5 hp 0812-3456-7890") == (
+        "nama=*** alamat=***"
+    )
+    assert mask_message("host=127.0.0.1 port=5432 hp 0812 3456 7890") == (
+        "host=127.0.0.1 port=5432 hp ***"
+    )
+    event_id = "01934567-8901-7abc-bb8b-349941234567"
+    assert mask_message(f"event {event_id} refused") == f"event {event_id} refused"
+
+
+def test_the_error_type_of_a_sqlalchemy_traceback_is_its_exception_not_its_background_line() -> (
+    None
+):
+    import traceback
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE penduduk (nik TEXT PRIMARY KEY, nama TEXT NOT NULL)"))
+    try:
+        with engine.begin() as db:
+            db.execute(sa.text("INSERT INTO penduduk VALUES (:nik, NULL)"), {"nik": NIK})
+    except sa.exc.IntegrityError as exc:
+        formatted = "".join(traceback.format_exception(exc))
+    engine.dispose()
+    assert formatted.rstrip().splitlines()[-1].startswith("(Background on this error at:")
+
+    report = group_logs({"x.log": [line("sink.crashed", "error", exception=formatted)]})
+    (group,) = report.groups
+    assert group.error_type == "IntegrityError"
+    assert group.example == (
+        'sink.crashed exception="sqlalchemy.exc.IntegrityError: (sqlite3.IntegrityError) '
+        'NOT NULL constraint failed: penduduk.nama"'
+    )
+    assert NIK not in json.dumps(report.to_json())
+
+
+def test_no_exception_line_means_no_error_type_and_no_exception_in_the_example() -> None:
+    lines = [line("a", exception=f"Traceback\n  File x\nDETAIL: {NAME}\nSiti: x")]
+    (group,) = group_logs({"x.log": lines}).groups
+    assert group.error_type is None
+    assert "exception" not in group.example
+    assert "Siti" not in json.dumps(group.to_json())

@@ -26,7 +26,7 @@ from typing import Any
 from bus.ops.audit import AuditRecord
 from bus.ops.catalog import Catalog
 from bus.ops.dlq_records import MASK, mask_message
-from bus.ops.status import StatusReport
+from bus.ops.status import StatusReport, SubscriberStatus
 
 __all__ = ["AdapterHealth", "audit_view", "console_state", "iso"]
 
@@ -51,6 +51,14 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _lag_per_topic(status: SubscriberStatus) -> dict[str, int]:
+    """A subscriber's lag on each of its topics (its partitions together)."""
+    lags: dict[str, int] = {}
+    for part in status.partitions:
+        lags[part.topic] = lags.get(part.topic, 0) + part.lag
+    return lags
 
 
 def console_state(
@@ -83,7 +91,8 @@ def console_state(
                 "opd": contract.opd if contract is not None else None,
                 "topics": list(status.topics),
                 "lag": status.lag,
-                "lagging": status.lag > max_lag,
+                # per topic, as the diagram's flows and the SpbeConsumerLagHigh alert count
+                "lagging": any(lag > max_lag for lag in _lag_per_topic(status).values()),
                 "last_applied": iso(status.last_applied),
                 "dead_letters": status.dead_letter_count,
                 "dead_letter_samples": [

@@ -380,3 +380,33 @@ async def test_audit_records_come_newest_first_with_long_digit_runs_masked() -> 
     view = audit_view(newer)
     assert view["reason"] == f"tiket #12 untuk NIK {MASK}"
     assert view["outcome"] == "outcome: ok, applied: 3", "scalars only, the outcome first"
+
+
+def test_a_subscription_lags_when_one_of_its_topics_is_over_max_lag_not_their_sum() -> None:
+    """As the diagram's flows and the SpbeConsumerLagHigh alert count it: per topic."""
+    catalog, _ = load_catalog(default_catalog_path())
+    one, two = "spbe.dpmptsp.izin.v1.for.bapenda-izin", "spbe.dinkopukm.umkm.v1.for.bapenda-umkm"
+
+    def status(subscriber: str, lags: dict[str, int]) -> SubscriberStatus:
+        return SubscriberStatus(
+            subscriber=subscriber,
+            topics=tuple(lags),
+            partitions=tuple(PartitionStatus(t, 0, 0, 0, lag) for t, lag in lags.items()),
+            dead_letters=(),
+        )
+
+    report = StatusReport(
+        (status("bapenda-izin", {one: 600, two: 600}), status("bapenda-umkm", {two: 1001})),
+        taken_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+    )
+    state = console_state(
+        report,
+        catalog,
+        today=date(2026, 12, 2),
+        max_lag=1000,
+        dead_letters={},
+        adapters=[],
+        audit=[],
+    )
+    shown = {s["subscriber"]: (s["lag"], s["lagging"]) for s in state["subscriptions"]}
+    assert shown == {"bapenda-izin": (1200, False), "bapenda-umkm": (1001, True)}

@@ -6,7 +6,8 @@ Path=/``), ``POST /logout``, ``GET /`` (the page, 303 to ``/login`` without a se
 ``GET /console.js``, ``GET /console.css`` and ``GET /api/state`` (401 without a session).
 Every answer carries ``Cache-Control: no-store``, a Content-Security-Policy that allows
 no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
-``Referrer-Policy: no-referrer`` and ``X-Frame-Options: DENY``.
+``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY`` and
+``Strict-Transport-Security: max-age=31536000``.
 
 A failed login gets one message whatever failed (unknown operator or wrong password), and
 login attempts are rate limited per client address (429 past the limit). Every login,
@@ -56,6 +57,8 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
+    # The console is HTTPS only: a browser that has seen it once never tries plain HTTP.
+    "strict-transport-security": "max-age=31536000",
 }
 _FAILED: Final = "Login failed: unknown operator or wrong password."
 _MAX_FORM_BYTES: Final = 4096

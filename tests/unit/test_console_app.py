@@ -227,6 +227,7 @@ async def test_every_answer_carries_the_security_headers(
     csp = SECURITY_HEADERS["content-security-policy"]
     assert "default-src 'self'" in csp
     assert "unsafe-inline" not in csp
+    assert SECURITY_HEADERS["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_the_script_and_style_are_served_with_their_types(client: httpx.AsyncClient) -> None:

@@ -6,15 +6,17 @@ Path=/``), ``POST /logout``, ``GET /`` (the page, 303 to ``/login`` without a se
 ``GET /console.js``, ``GET /console.css`` and ``GET /api/state`` (401 without a session).
 Every answer carries ``Cache-Control: no-store``, a Content-Security-Policy that allows
 no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
-``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY`` and
+``Referrer-Policy: same-origin``, ``X-Frame-Options: DENY`` and
 ``Strict-Transport-Security: max-age=31536000``.
 
 A failed login gets one message whatever failed (unknown operator or wrong password), and
 login attempts are rate limited per client address (429 past the limit). Every login,
 allowed or refused, is an audit record (``console.login``) naming the operator (only a
 configured name: a typed name could be anything, even a password) and the outcome, never
-the password; a login whose record cannot be written is refused (503). A ``POST`` that the
-browser says came from another site (``Sec-Fetch-Site``, ``Origin``) is refused (403).
+the password; a login whose record cannot be written is refused (503). A ``POST`` is
+refused (403) unless the browser says it came from the console's own page
+(``Sec-Fetch-Site: same-origin``, or without that header an ``Origin`` equal to
+``https://<Host>``).
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ SECURITY_HEADERS: Final[Mapping[str, str]] = {
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends "Origin: null" with the
+    # console's own forms, and the login's origin check needs their real origin.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     # The console is HTTPS only: a browser that has seen it once never tries plain HTTP.
     "strict-transport-security": "max-age=31536000",
@@ -152,15 +156,17 @@ class ConsoleApp:
 
     @staticmethod
     def _foreign_origin(request: Request) -> bool:
-        """Whether the browser says the form came from another site. Under
-        ``Referrer-Policy: no-referrer`` a browser sends ``Origin: null`` even for the
-        console's own forms, so ``Sec-Fetch-Site`` is what decides where it is sent."""
-        if request.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-            return True
+        """Whether a form may not have come from the console's own page. A browser that
+        sends ``Sec-Fetch-Site`` decides (``same-origin``, or ``none`` for one the operator
+        started); else ``Origin`` must be this console's own ``https://<Host>`` exactly: a
+        missing or ``null`` one is refused (``Referrer-Policy: same-origin`` makes the
+        console's own forms send their real origin)."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None:
+            return site not in ("same-origin", "none")
         origin = request.headers.get("origin")
-        if origin is None or origin == "null":
-            return False
-        return origin != f"https://{request.headers.get('host', '')}"
+        host = request.headers.get("host")
+        return origin is None or not host or origin != f"https://{host}"
 
     # -- pages ------------------------------------------------------------------------------
 

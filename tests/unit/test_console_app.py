@@ -85,7 +85,8 @@ def trail() -> Trail:
 def http_client(app: ConsoleApp) -> httpx.AsyncClient:
     """The app in this process, as a browser at 127.0.0.1 reaches it over HTTPS."""
     transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
-    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    # A browser's form from the console's own page carries the page's origin.
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers={"origin": BASE_URL})
 
 
 @pytest.fixture
@@ -187,31 +188,58 @@ async def test_a_login_that_cannot_be_audited_is_refused(
     assert "set-cookie" not in answer.headers
 
 
-async def test_a_form_sent_from_another_site_is_refused(
-    client: httpx.AsyncClient, trail: Trail
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site", "origin": BASE_URL},
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:8444"},
+        {"origin": BASE_URL, "host": "evil.example"},
+        {},
+    ],
+)
+async def test_a_form_not_from_the_consoles_own_page_is_refused(
+    config: ConsoleConfig, trail: Trail, headers: dict[str, str]
 ) -> None:
-    answer = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"sec-fetch-site": "cross-site"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 403
-    other = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"origin": "https://evil.example"},
-        follow_redirects=False,
-    )
-    assert other.status_code == 403
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE)
+    transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as bare:
+        answer = await bare.post(
+            "/login",
+            data={"name": "ani", "password": PASSWORD},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert answer.status_code == 403, headers
+        assert "set-cookie" not in answer.headers
+        assert (await bare.post("/logout", headers=headers)).status_code == 403
     assert trail.records == []
-    same = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"origin": "null", "sec-fetch-site": "same-origin"},
-        follow_redirects=False,
-    )
-    assert same.status_code == 303, "a no-referrer page's own form (Origin: null) logs in"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "same-origin", "origin": BASE_URL},
+        {"sec-fetch-site": "none"},
+        {"origin": BASE_URL},
+    ],
+)
+async def test_a_form_from_the_consoles_own_page_logs_in(
+    config: ConsoleConfig, trail: Trail, headers: dict[str, str]
+) -> None:
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE)
+    transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as bare:
+        answer = await bare.post(
+            "/login",
+            data={"name": "ani", "password": PASSWORD},
+            headers=headers,
+            follow_redirects=False,
+        )
+    assert answer.status_code == 303, headers
+    assert SECURITY_HEADERS["referrer-policy"] == "same-origin", "so own forms send Origin"
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/console.js", "/console.css", "/api/state"])

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from pydantic import SecretBytes
 
 from adapters.console import (
@@ -409,3 +410,21 @@ async def test_audit_records_come_newest_first_with_long_digit_runs_masked() -> 
     view = audit_view(newer)
     assert view["reason"] == f"tiket #12 untuk NIK {MASK}"
     assert view["outcome"] == "outcome: ok, applied: 3", "scalars only, the outcome first"
+
+
+def test_the_page_marks_a_contract_expiring_when_the_alert_does() -> None:
+    """SpbeContractExpiringSoon fires once less than N days remain (the expiry gauge is
+    the end of the last day, so days_left = N is still N+ days away): the page's mark too."""
+    root = Path(__file__).resolve().parents[2]
+    alerts = yaml.safe_load((root / "deploy/monitoring/alerts.yaml").read_text())
+    (expr,) = [
+        rule["expr"]
+        for group in alerts["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "SpbeContractExpiringSoon"
+    ]
+    found = re.search(r"< (\d+) \* 86400", expr)
+    assert found is not None, expr
+    script = (root / "adapters/console/static/console.js").read_text()
+    (mark,) = re.findall(r'toggle\("expiring", ([^)]*)\)', script)
+    assert mark == f"s.days_left !== null && s.days_left < {found.group(1)}"

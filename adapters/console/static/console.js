@@ -29,7 +29,7 @@
       row.classList.toggle("lagging", s.lagging);
       row.classList.toggle("dead-lettering", s.dead_letters > 0);
       row.classList.toggle("expired", s.expired);
-      row.classList.toggle("expiring", s.days_left !== null && s.days_left <= 30);
+      row.classList.toggle("expiring", s.days_left !== null && s.days_left < 30);
       cell(row, "subscriber", s.subscriber, s.subscriber);
       cell(row, "opd", s.opd, s.subscriber);
       cell(row, "lag", s.lag, s.subscriber);

@@ -103,7 +103,8 @@ class ConsoleConfig(_Model):
     dead_letter_samples: int = Field(default=5, ge=0, le=100)
     #: A subscription whose lag is above this is shown as lagging.
     max_lag: int = Field(default=1000, ge=0)
-    #: Failed logins each client address may make at once, and per minute after that.
+    #: Login attempts (every one, right password or wrong) each client address may make at
+    #: once, and per minute after that.
     login_burst: int = Field(default=5, ge=1, le=1000)
     logins_per_minute: float = Field(default=5.0, gt=0, le=6000)
 

@@ -180,6 +180,13 @@ async def test_failed_logins_are_rate_limited_per_client_address(
     assert [r.result["outcome"] for r in trail.records][-2:] == ["rate-limited", "rate-limited"]
 
 
+async def test_every_login_attempt_takes_from_the_limit_not_only_failed_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    codes = [(await log_in(client)).status_code for _ in range(4)]
+    assert codes == [303, 303, 303, 429], "login_burst is 3: successful logins count too"
+
+
 async def test_a_login_that_cannot_be_audited_is_refused(
     client: httpx.AsyncClient, trail: Trail
 ) -> None:

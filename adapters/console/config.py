@@ -69,7 +69,7 @@ class ConsoleAdapter(_Model):
     """One adapter whose health the console shows: a name and its ``/healthz`` URL."""
 
     name: str = Field(pattern=_NAME.pattern)
-    #: ``http://127.0.0.1:9464/healthz`` of ``spbe-bus run --metrics-port 9464``, or the
+    #: ``http://127.0.0.1:9471/healthz`` of ``spbe-bus run FILE --metrics-port 9471``, or the
     #: gateway's ``https://.../healthz``; 2xx is up, anything else (or no answer) down.
     health_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2000)
     #: The CA that signed an HTTPS health URL's certificate (else the system's CAs).

@@ -50,8 +50,8 @@ from tests.support.ports import free_port_block
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path(os.environ.get("SPBE_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("SPBE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 OPERATOR = "ani"
 #: The sink run with a metrics port (its /healthz answers) and the health URL nobody serves.
 SINK_FILE = ROOT / "deploy" / "adapters" / "bapenda-izin-sink.yaml"
@@ -69,15 +69,38 @@ MAX_LAG = yaml.safe_load((ROOT / "deploy" / "console.yaml").read_text())["consol
 NO_VALUE = "\u2013"
 T = TypeVar("T")
 
-selenium = pytest.importorskip("selenium")
-if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):  # pragma: no cover - machine setup
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
 
-from selenium import webdriver  # noqa: E402 - after the skip above
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+    HAS_SELENIUM = True
+except ImportError:  # pragma: no cover - machine setup; the fixture below fails the test
+    HAS_SELENIUM = False
+
+
+def missing_browser_parts() -> list[str]:
+    """What this machine lacks to run the acceptance test in a real browser."""
+    missing = [] if HAS_SELENIUM else ["the Python package selenium"]
+    if not CHROMIUM.is_file():
+        missing.append(f"Debian's chromium ({CHROMIUM})")
+    if not CHROMEDRIVER.is_file():
+        missing.append(f"Debian's chromium-driver ({CHROMEDRIVER})")
+    return missing
+
+
+@pytest.fixture(scope="module", autouse=True)
+def real_browser() -> None:
+    """The console's acceptance test: a machine without the browser fails it, never skips."""
+    missing = missing_browser_parts()
+    if missing:
+        pytest.fail(
+            "the console's browser test needs " + ", ".join(missing)
+            + "; install them with scripts/prepare-machine",
+            pytrace=False,
+        )  # fmt: skip
 
 
 def artifacts_dir() -> Path:

@@ -145,10 +145,11 @@ class ConsoleApp:
     # -- sessions ---------------------------------------------------------------------------
 
     def _session(self, request: Request) -> Session | None:
-        session = self.sessions.verify(request.cookies.get(SESSION_COOKIE))
-        if session is None or self.config.password_hash_of(session.operator) is None:
-            return None  # an operator removed from the file is logged out at once
-        return session
+        # Bound to the operator's password_hash: removed from the file or given a new hash
+        # (read at start), the operator's cookies are no session.
+        return self.sessions.verify(
+            request.cookies.get(SESSION_COOKIE), password_hash_of=self.config.password_hash_of
+        )
 
     @staticmethod
     def _client(request: Request) -> str:
@@ -223,14 +224,14 @@ class ConsoleApp:
         outcome = "ok" if ok else ("wrong-password" if stored is not None else "unknown-operator")
         if not await self._record(name if stored is not None else None, client, outcome):
             return self._login_page(503, "The login cannot be audited now; try again later.")
-        if not ok:
+        if not ok or stored is None:
             log.warning("console.login_refused", client=client, outcome=outcome)
             return self._login_page(401, _FAILED)
         log.info("console.login", operator=name, client=client)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            self.sessions.issue(name),
+            self.sessions.issue(name, password_hash=stored),
             max_age=self.config.session_ttl_s,
             path="/",
             secure=True,
@@ -242,7 +243,9 @@ class ConsoleApp:
     async def logout(self, request: Request) -> Response:
         if self._foreign_origin(request):
             return Response("refused: the form was sent from another site", status_code=403)
-        session = self.sessions.revoke(request.cookies.get(SESSION_COOKIE))
+        session = self.sessions.revoke(
+            request.cookies.get(SESSION_COOKIE), password_hash_of=self.config.password_hash_of
+        )
         if session is not None:
             log.info("console.logout", operator=session.operator)
         response = RedirectResponse("/login", status_code=303)

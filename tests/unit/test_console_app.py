@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -287,20 +288,22 @@ async def test_logout_ends_the_session_even_for_a_copy_of_the_cookie(
 
 async def test_sessions_refuse_forged_expired_and_foreign_cookies() -> None:
     now = [1_000_000.0]
+    hashes = {"ani": "scrypt$ani-hash"}
     sessions = Sessions(SecretBytes(b"s" * 32), ttl_s=60, clock=lambda: now[0])
-    cookie = sessions.issue("ani")
-    session = sessions.verify(cookie)
+    cookie = sessions.issue("ani", password_hash=hashes["ani"])
+    session = sessions.verify(cookie, password_hash_of=hashes.get)
     assert session is not None
     assert session.operator == "ani"
     body, signature = cookie.split(".")
+    assert "ani-hash" not in base64.urlsafe_b64decode(body + "==").decode()
     other = Sessions(SecretBytes(b"t" * 32), ttl_s=60, clock=lambda: now[0])
-    assert other.verify(cookie) is None, "another key"
-    assert sessions.verify(f"{body}x.{signature}") is None, "a changed payload"
-    assert sessions.verify("é." + signature) is None
-    assert sessions.verify("") is None
-    assert sessions.verify(None) is None
+    assert other.verify(cookie, password_hash_of=hashes.get) is None, "another key"
+    assert sessions.verify(f"{body}x.{signature}", password_hash_of=hashes.get) is None
+    assert sessions.verify("é." + signature, password_hash_of=hashes.get) is None
+    assert sessions.verify("", password_hash_of=hashes.get) is None
+    assert sessions.verify(None, password_hash_of=hashes.get) is None
     now[0] += 61
-    assert sessions.verify(cookie) is None, "expired"
+    assert sessions.verify(cookie, password_hash_of=hashes.get) is None, "expired"
     assert "s" * 32 not in repr(sessions)
 
 
@@ -309,11 +312,35 @@ async def test_an_operator_removed_from_the_file_is_logged_out(
 ) -> None:
     config = ConsoleConfig.model_validate(settings(tmp_path))
     sessions = Sessions(config.session_key, ttl_s=60)
-    cookie = sessions.issue("budi")  # signed with the right key, but budi is no operator
+    # signed with the right key, but budi is no operator
+    cookie = sessions.issue("budi", password_hash=hash_client_secret(PASSWORD))
     app = ConsoleApp(config, audit=trail, state=lambda: STATE, sessions=sessions)
     async with http_client(app) as client:
         client.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1")
         assert (await client.get("/api/state")).status_code == 401
+
+
+async def test_a_new_password_hash_ends_the_operators_sessions(
+    tmp_path: Path, trail: Trail
+) -> None:
+    before = ConsoleConfig.model_validate(settings(tmp_path))
+    async with http_client(ConsoleApp(before, audit=trail, state=lambda: STATE)) as client:
+        assert (await log_in(client)).status_code == 303
+        cookie = str(client.cookies.get(SESSION_COOKIE))
+        assert (await client.get("/api/state")).status_code == 200
+    # The same key and operator, restarted with a new hash (a new password): cookies of the
+    # old one are no session, while the same file again keeps them.
+    for password, code in (("a-new-password-0123456789", 401), (None, 200)):
+        new_hash = hash_client_secret(password) if password else before.operators[0].password_hash
+        after = before.model_copy(
+            update={
+                "operators": (before.operators[0].model_copy(update={"password_hash": new_hash}),)
+            }
+        )
+        app = ConsoleApp(after, audit=trail, state=lambda: STATE)
+        async with http_client(app) as client:
+            client.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1")
+            assert (await client.get("/api/state")).status_code == code, password
 
 
 # -- the state, masked -----------------------------------------------------------------------

@@ -10,7 +10,9 @@ no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
 ``Strict-Transport-Security: max-age=31536000``.
 
 A failed login gets one message whatever failed (unknown operator or wrong password), and
-login attempts are rate limited per client address (429 past the limit). Every login,
+login attempts are rate limited per client address and per operator name (429 past the
+limit); the client address is the peer's, or ``X-Forwarded-For``'s only from a configured
+``trusted_proxies`` address. Every login,
 allowed or refused, is an audit record (``console.login``) naming the operator (only a
 configured name: a typed name could be anything, even a password) and the outcome, never
 the password; a login whose record cannot be written is refused (503). A ``POST`` is
@@ -121,6 +123,9 @@ class ConsoleApp:
         self._state = state
         self.sessions = sessions or Sessions(config.session_key, ttl_s=config.session_ttl_s)
         self._limiter = limiter or RateLimiter(config.logins_per_minute / 60.0, config.login_burst)
+        # A second bucket per operator name: many addresses (or everyone behind one proxy)
+        # cannot try more passwords of one operator than one address could.
+        self._per_operator = RateLimiter(config.logins_per_minute / 60.0, config.login_burst)
         # An unknown name is checked against this, so it costs what a wrong password costs.
         self._decoy = hash_client_secret("not-an-operator-password")
         self._assets = {name: _asset(name) for name in ("page.html", "login.html")}
@@ -209,14 +214,13 @@ class ConsoleApp:
         client = self._client(request)
         wait = self._limiter.take(client)
         if wait:
-            await self._record(None, client, "rate-limited")
-            response = self._login_page(429, "Too many login attempts; wait and try again.")
-            response.headers["retry-after"] = retry_after_header(wait)
-            return response
+            return await self._limited(None, client, wait)
         form = await self._form(request)
         name = form.get("name", "").strip()
         password = form.get("password", "")
         stored = self.config.password_hash_of(name)
+        if stored is not None and (wait := self._per_operator.take(name)):
+            return await self._limited(name, client, wait)
         ok = await asyncio.to_thread(
             verify_client_secret, password, stored if stored is not None else self._decoy
         )
@@ -238,6 +242,12 @@ class ConsoleApp:
             httponly=True,
             samesite="strict",
         )
+        return response
+
+    async def _limited(self, operator: str | None, client: str, wait: float) -> Response:
+        await self._record(operator, client, "rate-limited")
+        response = self._login_page(429, "Too many login attempts; wait and try again.")
+        response.headers["retry-after"] = retry_after_header(wait)
         return response
 
     async def logout(self, request: Request) -> Response:

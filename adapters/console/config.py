@@ -10,6 +10,7 @@ never holds a password. Sessions are signed with the key in ``session_key_file``
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal, Self
@@ -103,13 +104,30 @@ class ConsoleConfig(_Model):
     dead_letter_samples: int = Field(default=5, ge=0, le=100)
     #: A subscription whose lag is above this is shown as lagging.
     max_lag: int = Field(default=1000, ge=0)
-    #: Login attempts (every one, right password or wrong) each client address may make at
-    #: once, and per minute after that.
+    #: Addresses (or networks) of the reverse proxies in front of the console whose
+    #: ``X-Forwarded-For`` names the client; with none, that header is ignored and the
+    #: client is the address that connected.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Login attempts (every one, right password or wrong) each client address, and each
+    #: operator name, may make at once, and per minute after that.
     login_burst: int = Field(default=5, ge=1, le=1000)
     logins_per_minute: float = Field(default=5.0, gt=0, le=6000)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
     _session_key: SecretBytes | None = PrivateAttr(default=None)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, proxy in enumerate(value):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies[{i}]: {proxy!r} is not an IP address or network; fix: "
+                    "give the address of the reverse proxy, e.g. 10.0.0.5"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _files_and_catalogue(self) -> Self:

@@ -3,7 +3,8 @@
 Routes: ``GET /login`` (the form), ``POST /login`` (an scrypt check of the operator's
 password; on success a signed session cookie, ``HttpOnly; Secure; SameSite=Strict;
 Path=/``), ``POST /logout``, ``GET /`` (the page, 303 to ``/login`` without a session),
-``GET /console.js``, ``GET /console.css`` and ``GET /api/state`` (401 without a session).
+``GET /console.js``, ``GET /console.css``, ``GET /api/state`` (401 without a session) and
+``GET /metrics`` (the process's Prometheus counters: counts only, no name or address).
 Every answer carries ``Cache-Control: no-store``, a Content-Security-Policy that allows
 no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
 ``Referrer-Policy: same-origin``, ``X-Frame-Options: DENY`` and
@@ -12,24 +13,27 @@ no inline script (``default-src 'self'``), ``X-Content-Type-Options: nosniff``,
 A failed login gets one message whatever failed (unknown operator or wrong password), and
 login attempts are rate limited per client address and per operator name (429 past the
 limit); the client address is the peer's, or ``X-Forwarded-For``'s only from a configured
-``trusted_proxies`` address. Every login,
-allowed or refused, is an audit record (``console.login``) naming the operator (only a
-configured name: a typed name could be anything, even a password) and the outcome, never
-the password; a login whose record cannot be written is refused (503). A ``POST`` is
-refused (403) unless the browser says it came from the console's own page
-(``Sec-Fetch-Site: same-origin``, or without that header an ``Origin`` equal to
-``https://<Host>``).
+``trusted_proxies`` address. Every login is an audit record (``console.login``) naming the
+operator (only a configured name: a typed name could be anything, even a password) and the
+outcome, never the password; of the refusals by the rate limit only the first of each
+bucket per refill period is, with how many were not recorded since
+(:mod:`adapters.console.refusals`; all are counted at ``/metrics``). A login whose record
+cannot be written is refused (503). A ``POST`` is refused (403) unless the browser says it
+came from the console's own page (``Sec-Fetch-Site: same-origin``, or without that header
+an ``Origin`` equal to ``https://<Host>``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from importlib import resources
-from typing import Any, Final, Protocol
+from typing import Any, Final, Literal, Protocol
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -37,6 +41,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.console.config import ConsoleConfig
+from adapters.console.refusals import RefusalLog
 from adapters.console.sessions import SESSION_COOKIE, Session, Sessions
 from adapters.gateway.ratelimit import RateLimiter, retry_after_header
 from adapters.gateway.secrets import hash_client_secret, verify_client_secret
@@ -117,15 +122,23 @@ class ConsoleApp:
         state: Callable[[], Mapping[str, Any]],
         sessions: Sessions | None = None,
         limiter: RateLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._audit = audit
         self._state = state
         self.sessions = sessions or Sessions(config.session_key, ttl_s=config.session_ttl_s)
-        self._limiter = limiter or RateLimiter(config.logins_per_minute / 60.0, config.login_burst)
+        self._limiter = limiter or RateLimiter(
+            config.logins_per_minute / 60.0, config.login_burst, clock=clock
+        )
         # A second bucket per operator name: many addresses (or everyone behind one proxy)
         # cannot try more passwords of one operator than one address could.
-        self._per_operator = RateLimiter(config.logins_per_minute / 60.0, config.login_burst)
+        self._per_operator = RateLimiter(
+            config.logins_per_minute / 60.0, config.login_burst, clock=clock
+        )
+        # One refused-login record per bucket per refill period (the time one attempt takes
+        # to come back); the others are counted.
+        self._refusals = RefusalLog(60.0 / config.logins_per_minute, clock=clock)
         # An unknown name is checked against this, so it costs what a wrong password costs.
         self._decoy = hash_client_secret("not-an-operator-password")
         self._assets = {name: _asset(name) for name in ("page.html", "login.html")}
@@ -143,6 +156,7 @@ class ConsoleApp:
                 Route("/console.js", self.script, methods=["GET"]),
                 Route("/console.css", self.style, methods=["GET"]),
                 Route("/api/state", self.api_state, methods=["GET"]),
+                Route("/metrics", self.metrics, methods=["GET"]),
             ]
         )
         return _SecurityHeaders(app)
@@ -200,6 +214,11 @@ class ConsoleApp:
     async def style(self, request: Request) -> Response:
         return Response(self._style, media_type="text/css; charset=utf-8")
 
+    async def metrics(self, request: Request) -> Response:
+        """The console process's Prometheus metrics (refused logins among them): counts
+        only, no operator or address."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     async def api_state(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
@@ -214,13 +233,13 @@ class ConsoleApp:
         client = self._client(request)
         wait = self._limiter.take(client)
         if wait:
-            return await self._limited(None, client, wait)
+            return await self._limited("address", client, None, client, wait)
         form = await self._form(request)
         name = form.get("name", "").strip()
         password = form.get("password", "")
         stored = self.config.password_hash_of(name)
         if stored is not None and (wait := self._per_operator.take(name)):
-            return await self._limited(name, client, wait)
+            return await self._limited("operator", name, name, client, wait)
         ok = await asyncio.to_thread(
             verify_client_secret, password, stored if stored is not None else self._decoy
         )
@@ -244,8 +263,18 @@ class ConsoleApp:
         )
         return response
 
-    async def _limited(self, operator: str | None, client: str, wait: float) -> Response:
-        await self._record(operator, client, "rate-limited")
+    async def _limited(
+        self,
+        limit: Literal["address", "operator"],
+        bucket: str,
+        operator: str | None,
+        client: str,
+        wait: float,
+    ) -> Response:
+        unrecorded = self._refusals.refused(limit, bucket)
+        if unrecorded is not None:
+            extra = {"limit": limit, "refused_unrecorded": unrecorded}
+            await self._record(operator, client, "rate-limited", extra)
         response = self._login_page(429, "Too many login attempts; wait and try again.")
         response.headers["retry-after"] = retry_after_header(wait)
         return response
@@ -276,14 +305,20 @@ class ConsoleApp:
             return {}
         return {k: v[0] for k, v in fields.items() if v}
 
-    async def _record(self, operator: str | None, client: str, outcome: str) -> bool:
+    async def _record(
+        self,
+        operator: str | None,
+        client: str,
+        outcome: str,
+        extra: Mapping[str, str | int] | None = None,
+    ) -> bool:
         entry = new_record(
             LOGIN_ACTION,
             principal=operator or "unknown",
             subscriber=_AUDIT_SUBJECT,
             topics=(),
             parameters={"client": client},
-            result={"outcome": outcome},
+            result={"outcome": outcome, **(extra or {})},
         )
         try:
             await self._audit.record(entry)

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 from pydantic import SecretBytes
 
 from adapters.console import (
@@ -178,7 +179,38 @@ async def test_failed_logins_are_rate_limited_per_client_address(
     limited = await log_in(client)
     assert limited.status_code == 429, "the right password waits too"
     assert int(limited.headers["retry-after"]) >= 1
-    assert [r.result["outcome"] for r in trail.records][-2:] == ["rate-limited", "rate-limited"]
+    assert [r.result["outcome"] for r in trail.records] == [
+        "wrong-password", "wrong-password", "wrong-password", "rate-limited"
+    ], "one record of the bucket's refusals in its refill period"  # fmt: skip
+
+
+def refused_count(limit: str) -> float:
+    return REGISTRY.get_sample_value("spbe_console_logins_refused_total", {"limit": limit}) or 0.0
+
+
+async def test_refused_logins_are_recorded_once_per_refill_period_and_all_counted(
+    config: ConsoleConfig, trail: Trail
+) -> None:
+    now = [1000.0]
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE, clock=lambda: now[0])
+    before = refused_count("address")
+    async with http_client(app) as client:
+        codes = [(await log_in(client, "wrong-password-0123")).status_code for _ in range(10)]
+        assert codes == [401] * 3 + [429] * 7
+        now[0] += 60.0  # logins_per_minute is 1: one attempt back, and a new period
+        codes = [(await log_in(client, "wrong-password-0123")).status_code for _ in range(3)]
+        assert codes == [401, 429, 429]
+        metrics = await client.get("/metrics")
+    limited = [r.result for r in trail.records if r.result["outcome"] == "rate-limited"]
+    assert limited == [
+        {"outcome": "rate-limited", "limit": "address", "refused_unrecorded": 0},
+        {"outcome": "rate-limited", "limit": "address", "refused_unrecorded": 6},
+    ]
+    assert len(trail.records) == 4 + 2, "4 passwords checked, 2 of 9 refusals recorded"
+    assert refused_count("address") - before == 9
+    assert metrics.status_code == 200
+    assert "spbe_console_logins_refused_total" in metrics.text
+    assert "127.0.0.1" not in metrics.text
 
 
 async def test_every_login_attempt_takes_from_the_limit_not_only_failed_ones(

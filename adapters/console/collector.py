@@ -7,7 +7,8 @@ letters), the newest ``dead_letter_samples`` dead letters of each subscriber tha
 (only the tail of its dead letter topics: :func:`~bus.ops.dlq.latest_dead_letters`),
 described masked, the newest ``audit_records`` of ``_spbe.audit``, and a ``GET`` of each
 adapter's health URL (2 s timeout), all at once; then the data-flow diagram
-(:mod:`bus.ops.flow_diagram`) coloured by the state just read, as an SVG for the page, with
+(:mod:`bus.ops.flow_diagram`) coloured by the state just read, as an SVG for the page
+(drawing elements only: :func:`~adapters.console.svg_safety.safe_svg`), with
 each flow's events per day (:func:`~bus.ops.flow_measures.flow_rates`, read again at most
 every :data:`RATES_EVERY_S`: a week's rate does not move in seconds). A read that fails
 keeps the previous snapshot and says why in its ``error`` (the bus's named errors; of any
@@ -32,6 +33,7 @@ from aiokafka.errors import KafkaError
 
 from adapters.console.config import ConsoleAdapter, ConsoleConfig
 from adapters.console.state import AdapterHealth, console_state
+from adapters.console.svg_safety import safe_svg
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import dlq_topic
@@ -171,10 +173,11 @@ class StateCollector:
             return self._drawn[1], None
         try:
             drawn = await asyncio.to_thread(render, self._graph, "svg", measures, today=today)
+            # The page inserts it as live markup: drawing elements only, no link or handler.
+            svg = safe_svg(embeddable_svg(drawn))
         except BusError as exc:
             log.warning("console.diagram_failed", error=type(exc).__name__, message=exc.message)
             return None, exc.message
-        svg = embeddable_svg(drawn)
         self._drawn = (source, svg)
         return svg, None
 

@@ -4,6 +4,7 @@ the log (where it was raised, never what the exception's message quoted)."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,13 @@ async def test_an_unexpected_failure_is_logged_with_where_it_was_raised_and_no_r
     written = json.dumps(logs) + json.dumps(collector.snapshot)
     assert NIK not in written
     assert NAME not in written
+
+
+async def test_the_diagram_in_the_state_is_the_reduced_svg(tmp_path: Path) -> None:
+    collector = StateCollector(ConsoleConfig.model_validate(settings(tmp_path)))
+    svg, problem = await collector._diagram({}, date(2026, 12, 2))
+    assert problem is None
+    assert svg is not None
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "<a " not in svg, "Graphviz's edge links are unwrapped before the page sees them"
+    assert 'id="flow:dinsos-penduduk:spbe.dukcapil.penduduk.v1"' in svg

@@ -117,6 +117,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = WAIT_S
     """``probe()`` once it is truthy, polled until ``timeout_s``; fails naming ``what``."""
     deadline = time.monotonic() + timeout_s
     last: T | None = None
+    problem: WebDriverException | None = None
     while time.monotonic() < deadline:
         try:
             last = probe()

@@ -425,21 +425,30 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     assert wait_for("the numbers of spbe-bus status", lambda: rendered(driver, names) == before)
     assert int(before["dinkes-penduduk"]["lag"]) > 0, "the demo runs no Dinkes sink"
     assert before["dpmptsp-penduduk"]["last_applied"] != NO_VALUE
-    adapters = {
-        name: driver.find_element(
-            By.CSS_SELECTOR, f'[data-adapter="{name}"][data-field="state"]'
-        ).text
-        for name in (UP, DOWN)
-    }
+    # Each read below is retried while the page redraws (an element read as it is replaced
+    # is stale): wait_for tries again on a WebDriverException.
+    adapters = wait_for(
+        "the adapters' states",
+        lambda: {
+            name: driver.find_element(
+                By.CSS_SELECTOR, f'[data-adapter="{name}"][data-field="state"]'
+            ).text
+            for name in (UP, DOWN)
+        },
+    )
     assert adapters == {UP: "up", DOWN: "down"}
     # The data-flow diagram: every flow of the catalogue, coloured by the same numbers.
     states = wait_for("the data-flow diagram", lambda: flow_states(driver))
     assert states == expected_states(report)
     assert driver.find_element(By.ID, "diagram-error").get_attribute("hidden") is not None
     dinkes = next(s for s in catalog.subscriptions if s.subscriber == "dinkes-penduduk")
-    assert field(driver, "dinkes-penduduk", "expires").startswith(dinkes.expires.isoformat())
+    expires = wait_for("Dinkes's expiry", lambda: field(driver, "dinkes-penduduk", "expires"))
+    assert expires.startswith(dinkes.expires.isoformat())
     days_left = (dinkes.expires - datetime.now(UTC).date()).days
-    assert field(driver, "dinkes-penduduk", "days_left") == str(days_left)
+    shown_days = wait_for(
+        "Dinkes's days left", lambda: field(driver, "dinkes-penduduk", "days_left")
+    )
+    assert shown_days == str(days_left)
     logins = wait_for(
         "both logins in the audit records",
         lambda: (
@@ -494,16 +503,21 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     )
 
     # Dinsos's dead letter: the event with its personal fields masked, no NIK, no name.
-    letter = wait_for(
-        "Dinsos's dead letter",
-        lambda: driver.find_elements(
+    def dinsos_letter() -> tuple[str, str] | None:
+        letters = driver.find_elements(
             By.CSS_SELECTOR, 'li[data-subscription="dinsos-penduduk"][data-field="dead_letter"]'
-        ),
-    )[0]
-    event = json.loads(letter.find_element(By.CSS_SELECTOR, '[data-field="event"]').text)
+        )
+        if not letters:
+            return None
+        return (
+            letters[0].find_element(By.CSS_SELECTOR, '[data-field="event"]').text,
+            letters[0].find_element(By.CSS_SELECTOR, '[data-field="error_message"]').text,
+        )
+
+    shown_event, message = wait_for("Dinsos's dead letter", dinsos_letter)
+    event = json.loads(shown_event)
     assert event["nik"] == MASK
     assert event["nama_lengkap"] == MASK
-    message = letter.find_element(By.CSS_SELECTOR, '[data-field="error_message"]').text
     assert MASK in message
     page = driver.page_source
     resident = penduduk(RESIDENT_SERIAL)

@@ -7,11 +7,14 @@ letters), the newest ``dead_letter_samples`` dead letters of each subscriber tha
 (only the tail of its dead letter topics: :func:`~bus.ops.dlq.latest_dead_letters`),
 described masked, the newest ``audit_records`` of ``_spbe.audit``, and a ``GET`` of each
 adapter's health URL (2 s timeout), all at once; then the data-flow diagram
-(:mod:`bus.ops.flow_diagram`) coloured by the state just read, as an SVG for the page, with
+(:mod:`bus.ops.flow_diagram`) coloured by the state just read, as an SVG for the page
+(drawing elements only: :func:`~adapters.console.svg_safety.safe_svg`), with
 each flow's events per day (:func:`~bus.ops.flow_measures.flow_rates`, read again at most
 every :data:`RATES_EVERY_S`: a week's rate does not move in seconds). A read that fails
 keeps the previous snapshot and says why in its ``error`` (the bus's named errors; of any
-other only its type, never a record's content).
+other only its type, never a record's content); the log line ``console.read_failed`` adds
+the types of its causes and the frames it was raised through (file, line, function),
+never an exception's message, which could quote a record.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -28,6 +33,7 @@ from aiokafka.errors import KafkaError
 
 from adapters.console.config import ConsoleAdapter, ConsoleConfig
 from adapters.console.state import AdapterHealth, console_state
+from adapters.console.svg_safety import safe_svg
 from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import dlq_topic
@@ -104,7 +110,13 @@ class StateCollector:
             state = await self.read()
         except Exception as exc:  # the page says the read failed; the next one may not
             message = exc.message if isinstance(exc, BusError) else _named(exc)
-            log.warning("console.read_failed", error=type(exc).__name__, message=message)
+            log.warning(
+                "console.read_failed",
+                error=type(exc).__name__,
+                message=message,
+                causes=_causes(exc),
+                where=_where(exc),
+            )
             self.snapshot = {**self.snapshot, "error": mask_text(message)}
             return
         self.snapshot = {**state, "error": None, "refresh_s": self.config.refresh_s}
@@ -161,10 +173,11 @@ class StateCollector:
             return self._drawn[1], None
         try:
             drawn = await asyncio.to_thread(render, self._graph, "svg", measures, today=today)
+            # The page inserts it as live markup: drawing elements only, no link or handler.
+            svg = safe_svg(embeddable_svg(drawn))
         except BusError as exc:
             log.warning("console.diagram_failed", error=type(exc).__name__, message=exc.message)
             return None, exc.message
-        svg = embeddable_svg(drawn)
         self._drawn = (source, svg)
         return svg, None
 
@@ -209,8 +222,28 @@ class StateCollector:
         return AdapterHealth(adapter.name, up, f"HTTP {answer.status_code}", checked)
 
 
+def _causes(exc: BaseException) -> list[str]:
+    """The types of what ``exc`` was raised from or during, innermost last."""
+    chain: list[str] = []
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(chain) < 10:
+        chain.append(type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return chain
+
+
+def _where(exc: BaseException) -> list[str]:
+    """Where ``exc`` was raised: its traceback's frames as ``file:line in function``, without
+    its message or any frame's variables (they could quote a record: a dead letter's value
+    or an audit record's reason)."""
+    return [
+        f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
+
+
 def _named(exc: Exception) -> str:
     """What the page says of an error the bus did not name: its type only (a message
-    could quote a record)."""
+    could quote a record); the log has its type, its causes' types and where it was raised."""
     kind = "Kafka" if isinstance(exc, KafkaError) else "unexpected"
     return f"{kind} error {type(exc).__name__}; see the console's log"

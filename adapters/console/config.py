@@ -10,6 +10,7 @@ never holds a password. Sessions are signed with the key in ``session_key_file``
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal, Self
@@ -69,7 +70,7 @@ class ConsoleAdapter(_Model):
     """One adapter whose health the console shows: a name and its ``/healthz`` URL."""
 
     name: str = Field(pattern=_NAME.pattern)
-    #: ``http://127.0.0.1:9464/healthz`` of ``spbe-bus run --metrics-port 9464``, or the
+    #: ``http://127.0.0.1:9471/healthz`` of ``spbe-bus run FILE --metrics-port 9471``, or the
     #: gateway's ``https://.../healthz``; 2xx is up, anything else (or no answer) down.
     health_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2000)
     #: The CA that signed an HTTPS health URL's certificate (else the system's CAs).
@@ -103,12 +104,30 @@ class ConsoleConfig(_Model):
     dead_letter_samples: int = Field(default=5, ge=0, le=100)
     #: A subscription whose lag is above this is shown as lagging.
     max_lag: int = Field(default=1000, ge=0)
-    #: Failed logins each client address may make at once, and per minute after that.
+    #: Addresses (or networks) of the reverse proxies in front of the console whose
+    #: ``X-Forwarded-For`` names the client; with none, that header is ignored and the
+    #: client is the address that connected.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Login attempts (every one, right password or wrong) each client address, and each
+    #: operator name, may make at once, and per minute after that.
     login_burst: int = Field(default=5, ge=1, le=1000)
     logins_per_minute: float = Field(default=5.0, gt=0, le=6000)
 
     _catalog: Catalog | None = PrivateAttr(default=None)
     _session_key: SecretBytes | None = PrivateAttr(default=None)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, proxy in enumerate(value):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies[{i}]: {proxy!r} is not an IP address or network; fix: "
+                    "give the address of the reverse proxy, e.g. 10.0.0.5"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _files_and_catalogue(self) -> Self:

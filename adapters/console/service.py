@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Generator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from adapters.console.app import ConsoleApp
 from adapters.console.collector import StateCollector
@@ -22,9 +23,30 @@ from bus.lifecycle import Lifecycle
 from bus.logs import get_logger
 from bus.ops.audit import AuditLog
 
-__all__ = ["Console"]
+__all__ = ["Console", "server_config"]
 
 log = get_logger("adapters.console")
+
+
+def server_config(config: ConsoleConfig, app: ASGIApp) -> uvicorn.Config:
+    """How uvicorn serves ``app``: HTTPS on ``host:port``, and ``X-Forwarded-For`` believed
+    only from ``trusted_proxies`` (uvicorn's default believes any loopback peer, so anyone
+    on the host could name any client address and get a fresh login bucket)."""
+    proxies = list(config.trusted_proxies)
+    return uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_certfile=str(config.tls_certificate),
+        ssl_keyfile=str(config.tls_key),
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -57,20 +79,7 @@ class Console(Lifecycle):
             await self.stop()
             raise
         app = ConsoleApp(config, audit=audit, state=lambda: self.collector.snapshot)
-        self._server = _Server(
-            uvicorn.Config(
-                app.asgi(),
-                host=config.host,
-                port=config.port,
-                ssl_certfile=str(config.tls_certificate),
-                ssl_keyfile=str(config.tls_key),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                server_header=False,
-                timeout_graceful_shutdown=5,
-            )
-        )
+        self._server = _Server(server_config(config, app.asgi()))
         log.info(
             "console.started",
             url=f"https://{config.host}:{config.port}",

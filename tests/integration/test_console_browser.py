@@ -50,8 +50,8 @@ from tests.support.ports import free_port_block
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM = Path(os.environ.get("SPBE_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("SPBE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 OPERATOR = "ani"
 #: The sink run with a metrics port (its /healthz answers) and the health URL nobody serves.
 SINK_FILE = ROOT / "deploy" / "adapters" / "bapenda-izin-sink.yaml"
@@ -69,15 +69,38 @@ MAX_LAG = yaml.safe_load((ROOT / "deploy" / "console.yaml").read_text())["consol
 NO_VALUE = "\u2013"
 T = TypeVar("T")
 
-selenium = pytest.importorskip("selenium")
-if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):  # pragma: no cover - machine setup
-    pytest.skip("Debian's chromium and chromium-driver are not installed", allow_module_level=True)
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.remote.webdriver import WebDriver
 
-from selenium import webdriver  # noqa: E402 - after the skip above
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+    HAS_SELENIUM = True
+except ImportError:  # pragma: no cover - machine setup; the fixture below fails the test
+    HAS_SELENIUM = False
+
+
+def missing_browser_parts() -> list[str]:
+    """What this machine lacks to run the acceptance test in a real browser."""
+    missing = [] if HAS_SELENIUM else ["the Python package selenium"]
+    if not CHROMIUM.is_file():
+        missing.append(f"Debian's chromium ({CHROMIUM})")
+    if not CHROMEDRIVER.is_file():
+        missing.append(f"Debian's chromium-driver ({CHROMEDRIVER})")
+    return missing
+
+
+@pytest.fixture(scope="module", autouse=True)
+def real_browser() -> None:
+    """The console's acceptance test: a machine without the browser fails it, never skips."""
+    missing = missing_browser_parts()
+    if missing:
+        pytest.fail(
+            "the console's browser test needs " + ", ".join(missing)
+            + "; install them with scripts/prepare-machine",
+            pytrace=False,
+        )  # fmt: skip
 
 
 def artifacts_dir() -> Path:
@@ -94,6 +117,7 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float = WAIT_S
     """``probe()`` once it is truthy, polled until ``timeout_s``; fails naming ``what``."""
     deadline = time.monotonic() + timeout_s
     last: T | None = None
+    problem: WebDriverException | None = None
     while time.monotonic() < deadline:
         try:
             last = probe()
@@ -401,21 +425,30 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     assert wait_for("the numbers of spbe-bus status", lambda: rendered(driver, names) == before)
     assert int(before["dinkes-penduduk"]["lag"]) > 0, "the demo runs no Dinkes sink"
     assert before["dpmptsp-penduduk"]["last_applied"] != NO_VALUE
-    adapters = {
-        name: driver.find_element(
-            By.CSS_SELECTOR, f'[data-adapter="{name}"][data-field="state"]'
-        ).text
-        for name in (UP, DOWN)
-    }
+    # Each read below is retried while the page redraws (an element read as it is replaced
+    # is stale): wait_for tries again on a WebDriverException.
+    adapters = wait_for(
+        "the adapters' states",
+        lambda: {
+            name: driver.find_element(
+                By.CSS_SELECTOR, f'[data-adapter="{name}"][data-field="state"]'
+            ).text
+            for name in (UP, DOWN)
+        },
+    )
     assert adapters == {UP: "up", DOWN: "down"}
     # The data-flow diagram: every flow of the catalogue, coloured by the same numbers.
     states = wait_for("the data-flow diagram", lambda: flow_states(driver))
     assert states == expected_states(report)
     assert driver.find_element(By.ID, "diagram-error").get_attribute("hidden") is not None
     dinkes = next(s for s in catalog.subscriptions if s.subscriber == "dinkes-penduduk")
-    assert field(driver, "dinkes-penduduk", "expires").startswith(dinkes.expires.isoformat())
+    expires = wait_for("Dinkes's expiry", lambda: field(driver, "dinkes-penduduk", "expires"))
+    assert expires.startswith(dinkes.expires.isoformat())
     days_left = (dinkes.expires - datetime.now(UTC).date()).days
-    assert field(driver, "dinkes-penduduk", "days_left") == str(days_left)
+    shown_days = wait_for(
+        "Dinkes's days left", lambda: field(driver, "dinkes-penduduk", "days_left")
+    )
+    assert shown_days == str(days_left)
     logins = wait_for(
         "both logins in the audit records",
         lambda: (
@@ -470,16 +503,21 @@ def test_the_console_shows_the_live_bus_and_updates_itself_without_a_reload(
     )
 
     # Dinsos's dead letter: the event with its personal fields masked, no NIK, no name.
-    letter = wait_for(
-        "Dinsos's dead letter",
-        lambda: driver.find_elements(
+    def dinsos_letter() -> tuple[str, str] | None:
+        letters = driver.find_elements(
             By.CSS_SELECTOR, 'li[data-subscription="dinsos-penduduk"][data-field="dead_letter"]'
-        ),
-    )[0]
-    event = json.loads(letter.find_element(By.CSS_SELECTOR, '[data-field="event"]').text)
+        )
+        if not letters:
+            return None
+        return (
+            letters[0].find_element(By.CSS_SELECTOR, '[data-field="event"]').text,
+            letters[0].find_element(By.CSS_SELECTOR, '[data-field="error_message"]').text,
+        )
+
+    shown_event, message = wait_for("Dinsos's dead letter", dinsos_letter)
+    event = json.loads(shown_event)
     assert event["nik"] == MASK
     assert event["nama_lengkap"] == MASK
-    message = letter.find_element(By.CSS_SELECTOR, '[data-field="error_message"]').text
     assert MASK in message
     page = driver.page_source
     resident = penduduk(RESIDENT_SERIAL)

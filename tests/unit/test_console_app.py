@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import AsyncIterator
@@ -11,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from prometheus_client import REGISTRY
 from pydantic import SecretBytes
 
 from adapters.console import (
@@ -85,7 +88,8 @@ def trail() -> Trail:
 def http_client(app: ConsoleApp) -> httpx.AsyncClient:
     """The app in this process, as a browser at 127.0.0.1 reaches it over HTTPS."""
     transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
-    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    # A browser's form from the console's own page carries the page's origin.
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers={"origin": BASE_URL})
 
 
 @pytest.fixture
@@ -175,7 +179,45 @@ async def test_failed_logins_are_rate_limited_per_client_address(
     limited = await log_in(client)
     assert limited.status_code == 429, "the right password waits too"
     assert int(limited.headers["retry-after"]) >= 1
-    assert [r.result["outcome"] for r in trail.records][-2:] == ["rate-limited", "rate-limited"]
+    assert [r.result["outcome"] for r in trail.records] == [
+        "wrong-password", "wrong-password", "wrong-password", "rate-limited"
+    ], "one record of the bucket's refusals in its refill period"  # fmt: skip
+
+
+def refused_count(limit: str) -> float:
+    return REGISTRY.get_sample_value("spbe_console_logins_refused_total", {"limit": limit}) or 0.0
+
+
+async def test_refused_logins_are_recorded_once_per_refill_period_and_all_counted(
+    config: ConsoleConfig, trail: Trail
+) -> None:
+    now = [1000.0]
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE, clock=lambda: now[0])
+    before = refused_count("address")
+    async with http_client(app) as client:
+        codes = [(await log_in(client, "wrong-password-0123")).status_code for _ in range(10)]
+        assert codes == [401] * 3 + [429] * 7
+        now[0] += 60.0  # logins_per_minute is 1: one attempt back, and a new period
+        codes = [(await log_in(client, "wrong-password-0123")).status_code for _ in range(3)]
+        assert codes == [401, 429, 429]
+        metrics = await client.get("/metrics")
+    limited = [r.result for r in trail.records if r.result["outcome"] == "rate-limited"]
+    assert limited == [
+        {"outcome": "rate-limited", "limit": "address", "refused_unrecorded": 0},
+        {"outcome": "rate-limited", "limit": "address", "refused_unrecorded": 6},
+    ]
+    assert len(trail.records) == 4 + 2, "4 passwords checked, 2 of 9 refusals recorded"
+    assert refused_count("address") - before == 9
+    assert metrics.status_code == 200
+    assert "spbe_console_logins_refused_total" in metrics.text
+    assert "127.0.0.1" not in metrics.text
+
+
+async def test_every_login_attempt_takes_from_the_limit_not_only_failed_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    codes = [(await log_in(client)).status_code for _ in range(4)]
+    assert codes == [303, 303, 303, 429], "login_burst is 3: successful logins count too"
 
 
 async def test_a_login_that_cannot_be_audited_is_refused(
@@ -187,31 +229,58 @@ async def test_a_login_that_cannot_be_audited_is_refused(
     assert "set-cookie" not in answer.headers
 
 
-async def test_a_form_sent_from_another_site_is_refused(
-    client: httpx.AsyncClient, trail: Trail
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site", "origin": BASE_URL},
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"origin": "http://127.0.0.1:8444"},
+        {"origin": BASE_URL, "host": "evil.example"},
+        {},
+    ],
+)
+async def test_a_form_not_from_the_consoles_own_page_is_refused(
+    config: ConsoleConfig, trail: Trail, headers: dict[str, str]
 ) -> None:
-    answer = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"sec-fetch-site": "cross-site"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 403
-    other = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"origin": "https://evil.example"},
-        follow_redirects=False,
-    )
-    assert other.status_code == 403
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE)
+    transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as bare:
+        answer = await bare.post(
+            "/login",
+            data={"name": "ani", "password": PASSWORD},
+            headers=headers,
+            follow_redirects=False,
+        )
+        assert answer.status_code == 403, headers
+        assert "set-cookie" not in answer.headers
+        assert (await bare.post("/logout", headers=headers)).status_code == 403
     assert trail.records == []
-    same = await client.post(
-        "/login",
-        data={"name": "ani", "password": PASSWORD},
-        headers={"origin": "null", "sec-fetch-site": "same-origin"},
-        follow_redirects=False,
-    )
-    assert same.status_code == 303, "a no-referrer page's own form (Origin: null) logs in"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "same-origin", "origin": BASE_URL},
+        {"sec-fetch-site": "none"},
+        {"origin": BASE_URL},
+    ],
+)
+async def test_a_form_from_the_consoles_own_page_logs_in(
+    config: ConsoleConfig, trail: Trail, headers: dict[str, str]
+) -> None:
+    app = ConsoleApp(config, audit=trail, state=lambda: STATE)
+    transport = httpx.ASGITransport(app=app.asgi(), client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as bare:
+        answer = await bare.post(
+            "/login",
+            data={"name": "ani", "password": PASSWORD},
+            headers=headers,
+            follow_redirects=False,
+        )
+    assert answer.status_code == 303, headers
+    assert SECURITY_HEADERS["referrer-policy"] == "same-origin", "so own forms send Origin"
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/console.js", "/console.css", "/api/state"])
@@ -227,6 +296,7 @@ async def test_every_answer_carries_the_security_headers(
     csp = SECURITY_HEADERS["content-security-policy"]
     assert "default-src 'self'" in csp
     assert "unsafe-inline" not in csp
+    assert SECURITY_HEADERS["strict-transport-security"] == "max-age=31536000"
 
 
 async def test_the_script_and_style_are_served_with_their_types(client: httpx.AsyncClient) -> None:
@@ -250,20 +320,22 @@ async def test_logout_ends_the_session_even_for_a_copy_of_the_cookie(
 
 async def test_sessions_refuse_forged_expired_and_foreign_cookies() -> None:
     now = [1_000_000.0]
+    hashes = {"ani": "scrypt$ani-hash"}
     sessions = Sessions(SecretBytes(b"s" * 32), ttl_s=60, clock=lambda: now[0])
-    cookie = sessions.issue("ani")
-    session = sessions.verify(cookie)
+    cookie = sessions.issue("ani", password_hash=hashes["ani"])
+    session = sessions.verify(cookie, password_hash_of=hashes.get)
     assert session is not None
     assert session.operator == "ani"
     body, signature = cookie.split(".")
+    assert "ani-hash" not in base64.urlsafe_b64decode(body + "==").decode()
     other = Sessions(SecretBytes(b"t" * 32), ttl_s=60, clock=lambda: now[0])
-    assert other.verify(cookie) is None, "another key"
-    assert sessions.verify(f"{body}x.{signature}") is None, "a changed payload"
-    assert sessions.verify("é." + signature) is None
-    assert sessions.verify("") is None
-    assert sessions.verify(None) is None
+    assert other.verify(cookie, password_hash_of=hashes.get) is None, "another key"
+    assert sessions.verify(f"{body}x.{signature}", password_hash_of=hashes.get) is None
+    assert sessions.verify("é." + signature, password_hash_of=hashes.get) is None
+    assert sessions.verify("", password_hash_of=hashes.get) is None
+    assert sessions.verify(None, password_hash_of=hashes.get) is None
     now[0] += 61
-    assert sessions.verify(cookie) is None, "expired"
+    assert sessions.verify(cookie, password_hash_of=hashes.get) is None, "expired"
     assert "s" * 32 not in repr(sessions)
 
 
@@ -272,11 +344,35 @@ async def test_an_operator_removed_from_the_file_is_logged_out(
 ) -> None:
     config = ConsoleConfig.model_validate(settings(tmp_path))
     sessions = Sessions(config.session_key, ttl_s=60)
-    cookie = sessions.issue("budi")  # signed with the right key, but budi is no operator
+    # signed with the right key, but budi is no operator
+    cookie = sessions.issue("budi", password_hash=hash_client_secret(PASSWORD))
     app = ConsoleApp(config, audit=trail, state=lambda: STATE, sessions=sessions)
     async with http_client(app) as client:
         client.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1")
         assert (await client.get("/api/state")).status_code == 401
+
+
+async def test_a_new_password_hash_ends_the_operators_sessions(
+    tmp_path: Path, trail: Trail
+) -> None:
+    before = ConsoleConfig.model_validate(settings(tmp_path))
+    async with http_client(ConsoleApp(before, audit=trail, state=lambda: STATE)) as client:
+        assert (await log_in(client)).status_code == 303
+        cookie = str(client.cookies.get(SESSION_COOKIE))
+        assert (await client.get("/api/state")).status_code == 200
+    # The same key and operator, restarted with a new hash (a new password): cookies of the
+    # old one are no session, while the same file again keeps them.
+    for password, code in (("a-new-password-0123456789", 401), (None, 200)):
+        new_hash = hash_client_secret(password) if password else before.operators[0].password_hash
+        after = before.model_copy(
+            update={
+                "operators": (before.operators[0].model_copy(update={"password_hash": new_hash}),)
+            }
+        )
+        app = ConsoleApp(after, audit=trail, state=lambda: STATE)
+        async with http_client(app) as client:
+            client.cookies.set(SESSION_COOKIE, cookie, domain="127.0.0.1")
+            assert (await client.get("/api/state")).status_code == code, password
 
 
 # -- the state, masked -----------------------------------------------------------------------
@@ -410,3 +506,21 @@ def test_a_subscription_lags_when_one_of_its_topics_is_over_max_lag_not_their_su
     )
     shown = {s["subscriber"]: (s["lag"], s["lagging"]) for s in state["subscriptions"]}
     assert shown == {"bapenda-izin": (1200, False), "bapenda-umkm": (1001, True)}
+
+
+def test_the_page_marks_a_contract_expiring_when_the_alert_does() -> None:
+    """SpbeContractExpiringSoon fires once less than N days remain (the expiry gauge is
+    the end of the last day, so days_left = N is still N+ days away): the page's mark too."""
+    root = Path(__file__).resolve().parents[2]
+    alerts = yaml.safe_load((root / "deploy/monitoring/alerts.yaml").read_text())
+    (expr,) = [
+        rule["expr"]
+        for group in alerts["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "SpbeContractExpiringSoon"
+    ]
+    found = re.search(r"< (\d+) \* 86400", expr)
+    assert found is not None, expr
+    script = (root / "adapters/console/static/console.js").read_text()
+    (mark,) = re.findall(r'toggle\("expiring", ([^)]*)\)', script)
+    assert mark == f"s.days_left !== null && s.days_left < {found.group(1)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,31 @@ def test_the_deploy_file_loads_with_its_defaults(
     assert config.password_hash_of("operator") is not None
     assert config.password_hash_of("someone-else") is None
     assert {s.subscriber for s in config.catalogue.subscriptions} >= {"dinsos-penduduk"}
+
+
+def test_each_adapters_health_port_is_its_prometheus_target_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = settings(tmp_path)
+    monkeypatch.setenv("SPBE_CONSOLE_TLS_CERT", given["tls_certificate"])
+    monkeypatch.setenv("SPBE_CONSOLE_TLS_KEY", given["tls_key"])
+    monkeypatch.setenv("SPBE_CONSOLE_SESSION_KEY_FILE", given["session_key_file"])
+    monkeypatch.setenv("SPBE_CONSOLE_OPERATOR_HASH", hash_client_secret("a-password-0123"))
+    for name in ("SPBE_CONSOLE_SINK_HEALTH", "SPBE_CONSOLE_GATEWAY_HEALTH"):
+        monkeypatch.delenv(name, raising=False)
+    scrape = yaml.safe_load((ROOT / "deploy/monitoring/prometheus.yml").read_text())
+    targets = {
+        group["labels"]["adapter"]: target
+        for job in scrape["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    }
+    adapters = ConsoleFile.from_file(DEPLOY_FILE).console.adapters
+    assert adapters
+    for adapter in adapters:
+        assert (ROOT / "deploy/adapters" / f"{adapter.name}.yaml").is_file(), adapter.name
+        url = urllib.parse.urlsplit(adapter.health_url)
+        assert f"{url.hostname}:{url.port}" == targets[adapter.name], adapter.name
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 // The operator console: asks /api/state every refresh and redraws the tables in place.
-// Only textContent is set, never HTML, so nothing the bus holds can run as script; the
-// data-flow diagram is an SVG document the console drew from the catalogue, parsed as XML
+// The tables get textContent only, never HTML, so nothing the bus holds can run as script.
+// One thing is inserted as live markup: the data-flow diagram, an SVG the console drew
+// from the catalogue and reduced on the server to drawing elements (no script, link,
+// foreign content or event handler: adapters/console/svg_safety.py), parsed here as XML
 // (DOMParser, image/svg+xml: no HTML parsing) and adopted into the page when it changes.
 "use strict";
 
@@ -29,7 +31,7 @@
       row.classList.toggle("lagging", s.lagging);
       row.classList.toggle("dead-lettering", s.dead_letters > 0);
       row.classList.toggle("expired", s.expired);
-      row.classList.toggle("expiring", s.days_left !== null && s.days_left <= 30);
+      row.classList.toggle("expiring", s.days_left !== null && s.days_left < 30);
       cell(row, "subscriber", s.subscriber, s.subscriber);
       cell(row, "opd", s.opd, s.subscriber);
       cell(row, "lag", s.lag, s.subscriber);

@@ -63,6 +63,8 @@ __all__ = [
     "CONTENT_TYPE",
     "EVENT_TYPE_PATTERN",
     "MIN_SECRET_BYTES",
+    "OPTIONAL_HEADERS",
+    "REQUIRED_HEADERS",
     "SOURCE_PATTERN",
     "SPECVERSION",
     "TOPIC_PATTERN",
@@ -229,7 +231,8 @@ def to_headers(env: Envelope) -> list[tuple[str, bytes]]:
     return [(name, value.encode("utf-8")) for name, value in pairs if value is not None]
 
 
-_REQUIRED = (
+#: The headers :func:`from_headers` refuses a record without.
+REQUIRED_HEADERS: tuple[str, ...] = (
     "ce_specversion",
     "ce_id",
     "ce_source",
@@ -240,7 +243,15 @@ _REQUIRED = (
     "ce_partitionkey",
     "ce_dataclassification",
 )
-_KNOWN = (*_REQUIRED, "ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent", "ce_snapshot")
+#: The headers a record may carry besides those.
+OPTIONAL_HEADERS: tuple[str, ...] = (
+    "ce_subject",
+    "ce_dataschema",
+    "ce_sequence",
+    "ce_traceparent",
+    "ce_snapshot",
+)
+_KNOWN = (*REQUIRED_HEADERS, *OPTIONAL_HEADERS)
 
 
 def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
@@ -268,7 +279,7 @@ def from_headers(headers: Sequence[tuple[str, bytes | None]]) -> Envelope:
             raise EnvelopeError(
                 f"header {name} is not valid UTF-8", fix="encode header values as UTF-8"
             ) from None
-    for name in _REQUIRED:
+    for name in REQUIRED_HEADERS:
         if name not in values:
             raise EnvelopeError(
                 f"required header {name} is missing",

@@ -15,7 +15,7 @@ from typing import Any
 
 from bus.contract.attributes import TRACEPARENT_PATTERN, UUID7_PATTERN
 from bus.contract.contract_headers import HEADER_LEGALBASIS, HEADER_PURPOSE, HEADER_SUBSCRIPTION
-from bus.contract.envelope import CONTENT_TYPE, SPECVERSION
+from bus.contract.envelope import CONTENT_TYPE, OPTIONAL_HEADERS, REQUIRED_HEADERS, SPECVERSION
 from bus.ops.catalog import CatalogTopic, Steward, Subscription
 
 __all__ = [
@@ -26,20 +26,6 @@ __all__ = [
     "with_contract",
 ]
 
-#: The headers :func:`bus.contract.envelope.from_headers` refuses a record without.
-REQUIRED_HEADERS = (
-    "ce_specversion",
-    "ce_id",
-    "ce_source",
-    "ce_type",
-    "ce_time",
-    "content-type",
-    "ce_steward",
-    "ce_partitionkey",
-    "ce_dataclassification",
-)
-#: The headers a record may carry besides those.
-OPTIONAL_HEADERS = ("ce_subject", "ce_dataschema", "ce_sequence", "ce_traceparent", "ce_snapshot")
 
 _RFC3339 = "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$"
 

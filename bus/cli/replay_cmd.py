@@ -27,7 +27,7 @@ from bus.connection import KafkaConnection
 from bus.decoding import RecordDecoder
 from bus.errors import BusError, ConfigError
 from bus.ops.audit import AuditLog, new_record
-from bus.ops.dlq_records import mask_text
+from bus.ops.dlq_records import mask_message
 from bus.ops.reapply import ReapplyReport, reapply
 from bus.ops.replay import plan_replay, rewind
 from bus.ops.replay_ledger import ReplayLedger
@@ -312,7 +312,7 @@ def _total(windows: list[PartitionWindow]) -> int:
 
 def failure_result(exc: BaseException) -> dict[str, Any]:
     """What the audit record stores of a command that failed (personal data masked)."""
-    return {"error": type(exc).__name__, "message": mask_text(str(exc))[:500]}
+    return {"error": type(exc).__name__, "message": mask_message(str(exc))[:500]}
 
 
 async def _reapply(
@@ -355,6 +355,6 @@ def _print_report(report: ReapplyReport) -> int:
     for failure in report.failed:
         print(
             f"  failed {failure.topic}[{failure.partition}]@{failure.offset}: "
-            f"{failure.error_class}: {mask_text(failure.message)[:300]}"
+            f"{failure.error_class}: {mask_message(failure.message)[:300]}"
         )
     return 1 if report.failed else 0

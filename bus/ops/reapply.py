@@ -38,6 +38,7 @@ from bus.delivery import (
     is_retriable,
 )
 from bus.logs import get_logger
+from bus.ops.dlq_records import mask_message
 from bus.ops.replay import read_window_batches
 from bus.ops.replay_ledger import ReplayLedger, require_ledger
 from bus.ops.replay_plan import PartitionWindow, ReplayError, key_selected
@@ -246,13 +247,19 @@ async def _reapply_one(
         if unreachable(exc):
             raise ReplayError(
                 f"stopped at {where}@{record.offset} after {report.applied} applied and "
-                f"{report.duplicates} duplicate(s): {error_class(exc)}: {exc}",
+                f"{report.duplicates} duplicate(s): {error_class(exc)}: {mask_message(str(exc))}",
                 fix="once the sink is reachable, run the same replay again (events already "
                 f"applied come back as duplicates), or resume with --from-offsets "
                 f"{record.topic}:{record.partition}:{record.offset}",
             ) from exc
         report.failed.append(
-            FailedEvent(record.topic, record.partition, record.offset, error_class(exc), str(exc))
+            FailedEvent(
+                record.topic,
+                record.partition,
+                record.offset,
+                error_class(exc),
+                mask_message(str(exc)),  # a sink's error can quote the event it refused
+            )
         )
         log.warning(
             "replay.failed",

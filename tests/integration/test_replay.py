@@ -316,7 +316,7 @@ async def test_reapply_hands_a_sink_that_applies_batches_each_partitions_events_
 
     async def apply_one(delivery: Delivery) -> Outcome:
         if delivery.envelope.id == refused:
-            raise PermanentError("kolom menolak nilai")
+            raise PermanentError("kolom menolak nilai 'Siti Aminah' (hp 0812-3456-7890)")
         alone.append(delivery)
         return Outcome.APPLIED
 
@@ -340,6 +340,11 @@ async def test_reapply_hands_a_sink_that_applies_batches_each_partitions_events_
         )
     assert (report.done, report.applied, len(report.failed)) == (30, 29, 1)
     assert report.failed[0].error_class == "bus.errors.PermanentError"
+    # The report (printed, audited) says why without what the sink quoted of the event.
+    message = report.failed[0].message
+    assert message.startswith("kolom menolak nilai")
+    assert "Siti" not in message, message
+    assert "3456" not in message, message
     assert max(len(batch) for batch in batches) > 1, "events were applied in batches"
     for batch in batches:
         assert len({d.partition for d in batch}) == 1

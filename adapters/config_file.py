@@ -23,14 +23,17 @@ import yaml
 from pydantic import BaseModel, SecretBytes, ValidationError
 
 from bus.errors import ConfigError
+from bus.ops.catalog import Catalog, default_catalog_path, load_catalog
 
 __all__ = [
     "FromFile",
     "describe_errors",
     "interpolate",
     "load_config",
+    "read_catalogue",
     "read_config_data",
     "read_secret",
+    "require_files",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -209,3 +212,29 @@ def read_secret(
             f"fix: generate one with {GENERATE_SECRET}"
         )
     return value
+
+
+def read_catalogue(path: Path | None) -> tuple[Path, Catalog]:
+    """The catalogue a config's ``catalog`` key names (default: deploy/catalog.yaml), read
+    and checked, with its path; raises ``ValueError`` (inside a model validator it becomes
+    the key's problem) when it is no file or breaks a rule of the catalogue."""
+    where = path if path is not None else default_catalog_path()
+    if not where.is_file():
+        raise ValueError(
+            f"catalog: {where} is not a file; fix: give the path of the catalogue "
+            "(deploy/catalog.yaml)"
+        )
+    try:
+        catalog, _ = load_catalog(where)
+    except ConfigError as exc:
+        raise ValueError(f"catalog: {exc.message}") from None
+    return where, catalog
+
+
+def require_files(owner: object, names: tuple[str, ...], *, fix: str) -> None:
+    """Each path attribute of ``owner`` in ``names`` is an existing file; else
+    ``ValueError`` naming the key, with ``fix``."""
+    for name in names:
+        path: Path = getattr(owner, name)
+        if not path.is_file():
+            raise ValueError(f"{name}: {path} is not a file; fix: {fix}")

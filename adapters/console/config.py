@@ -25,11 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.config_file import FromFile, read_secret
+from adapters.config_file import FromFile, read_catalogue, read_secret, require_files
 from adapters.gateway.secrets import check_secret_hash
 from bus.connection import KafkaConnection, KafkaSecurity
-from bus.errors import ConfigError
-from bus.ops.catalog import Catalog, default_catalog_path, load_catalog
+from bus.ops.catalog import Catalog
 
 __all__ = [
     "DEFAULT_CONSOLE_PORT",
@@ -131,14 +130,12 @@ class ConsoleConfig(_Model):
 
     @model_validator(mode="after")
     def _files_and_catalogue(self) -> Self:
-        for name in ("tls_certificate", "tls_key"):
-            path: Path = getattr(self, name)
-            if not path.is_file():
-                raise ValueError(
-                    f"{name}: {path} is not a file; fix: give the PEM file of the console's "
-                    "certificate and key (spbe-bus gateway certificate issues one from the "
-                    "local CA)"
-                )
+        require_files(
+            self,
+            ("tls_certificate", "tls_key"),
+            fix="give the PEM file of the console's certificate and key (spbe-bus gateway "
+            "certificate issues one from the local CA)",
+        )
         self._session_key = read_secret(
             "session_key",
             None,
@@ -160,16 +157,7 @@ class ConsoleConfig(_Model):
                     f"adapters[{i}].ca_file: {adapter.ca_file} is not a file; fix: give the "
                     "PEM file of the CA that signed the adapter's certificate"
                 )
-        path = self.catalog if self.catalog is not None else default_catalog_path()
-        if not path.is_file():
-            raise ValueError(
-                f"catalog: {path} is not a file; fix: give the path of the catalogue "
-                "(deploy/catalog.yaml)"
-            )
-        try:
-            self._catalog, _ = load_catalog(path)
-        except ConfigError as exc:
-            raise ValueError(f"catalog: {exc.message}") from None
+        _, self._catalog = read_catalogue(self.catalog)
         return self
 
     @property

@@ -23,11 +23,10 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.config_file import GENERATE_SECRET, FromFile, read_secret
+from adapters.config_file import GENERATE_SECRET, FromFile, read_catalogue, read_secret
 from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.pseudonyms import MIN_SECRET_BYTES
-from bus.errors import ConfigError
-from bus.ops.catalog import Subscription, default_catalog_path, load_catalog
+from bus.ops.catalog import Subscription
 from bus.ops.principals import CONTRACT_SERVICE_GROUP
 
 __all__ = ["DEFAULT_GROUP", "ContractServiceConfig"]
@@ -88,16 +87,7 @@ class ContractServiceConfig(FromFile, BaseModel):
             )
         object.__setattr__(self, "pairwise_secret", pairwise)
         object.__setattr__(self, "ledger_secret", ledger)
-        path = self.catalog if self.catalog is not None else default_catalog_path()
-        if not path.is_file():
-            raise ValueError(
-                f"catalog: {path} is not a file; fix: give the path of the catalogue "
-                "(deploy/catalog.yaml)"
-            )
-        try:
-            catalog, _ = load_catalog(path)
-        except ConfigError as exc:
-            raise ValueError(f"catalog: {exc.message}") from None
+        path, catalog = read_catalogue(self.catalog)
         if not catalog.subscriptions:
             raise ValueError(
                 f"catalog: {path} has no subscriptions, so the contract service has nothing "

@@ -25,15 +25,14 @@ from pydantic import (
     model_validator,
 )
 
-from adapters.config_file import FromFile, read_secret
+from adapters.config_file import FromFile, read_catalogue, read_secret, require_files
 from adapters.gateway.readmodels import DEFAULT_DATABASE_URL, MAX_PAGE_LIMIT
 from adapters.gateway.secrets import check_secret_hash
 from adapters.gateway.tokens import DEFAULT_TOKEN_TTL_S, MIN_TOKEN_KEY_BYTES
 from bus.connection import KafkaConnection, KafkaSecurity
 from bus.contract.pseudonyms import MIN_SECRET_BYTES
-from bus.errors import ConfigError
 from bus.ops.api_clients import ClientAccess, client_access, gateway_read_topics
-from bus.ops.catalog import Catalog, default_catalog_path, load_catalog
+from bus.ops.catalog import Catalog
 from bus.ops.principals import GATEWAY_GROUP
 
 __all__ = [
@@ -140,27 +139,17 @@ class GatewayConfig(FromFile, BaseModel):
                     f"key_secrets.{steward}: the secret is shorter than {MIN_SECRET_BYTES} "
                     "bytes; fix: give the steward's key secret, the one its outbox relay uses"
                 )
-        for name in ("tls_certificate", "tls_key"):
-            path: Path = getattr(self, name)
-            if not path.is_file():
-                raise ValueError(
-                    f"{name}: {path} is not a file; fix: give the PEM file of the gateway's "
-                    "certificate and key (spbe-bus kafka secure issues one from the local CA)"
-                )
+        require_files(
+            self,
+            ("tls_certificate", "tls_key"),
+            fix="give the PEM file of the gateway's certificate and key (spbe-bus kafka "
+            "secure issues one from the local CA)",
+        )
         self._load_catalogue()
         return self
 
     def _load_catalogue(self) -> None:
-        path = self.catalog if self.catalog is not None else default_catalog_path()
-        if not path.is_file():
-            raise ValueError(
-                f"catalog: {path} is not a file; fix: give the path of the catalogue "
-                "(deploy/catalog.yaml)"
-            )
-        try:
-            catalog, _ = load_catalog(path)
-        except ConfigError as exc:
-            raise ValueError(f"catalog: {exc.message}") from None
+        path, catalog = read_catalogue(self.catalog)
         seen: set[str] = set()
         for i, client in enumerate(self.clients):
             if client.id in seen:

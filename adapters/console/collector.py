@@ -42,7 +42,7 @@ from bus.logs import get_logger
 from bus.ops.audit import read_audit
 from bus.ops.dlq import latest_dead_letters
 from bus.ops.dlq_records import DeadLetter, describe, mask_text
-from bus.ops.flow_diagram import embeddable_svg, render, to_dot
+from bus.ops.flow_diagram import draw, embeddable_svg, to_dot
 from bus.ops.flow_measures import flow_rates, measures_of
 from bus.ops.flows import FlowMeasure, flow_graph
 from bus.ops.status import StatusReport, collect_status
@@ -172,7 +172,7 @@ class StateCollector:
         if self._drawn is not None and self._drawn[0] == source:
             return self._drawn[1], None
         try:
-            drawn = await asyncio.to_thread(render, self._graph, "svg", measures, today=today)
+            drawn = await asyncio.to_thread(draw, source, "svg")
             # The page inserts it as live markup: drawing elements only, no link or handler.
             svg = safe_svg(embeddable_svg(drawn))
         except BusError as exc:

@@ -35,6 +35,7 @@ __all__ = [
     "DIAGRAM_FORMATS",
     "STATE_COLOURS",
     "DiagramError",
+    "draw",
     "embeddable_svg",
     "flow_element_id",
     "render",
@@ -315,7 +316,18 @@ def render(
             f"format: {fmt!r} is not a diagram format (one of {', '.join(DIAGRAM_FORMATS)})",
             fix=f"choose --format {' | '.join(DIAGRAM_FORMATS)}",
         )
-    source = graphviz.Source(to_dot(graph, measures, today=today), engine="dot")
+    return draw(to_dot(graph, measures, today=today), fmt)
+
+
+def draw(dot_source: str, fmt: str) -> bytes:
+    """``dot_source`` (what :func:`to_dot` gives) drawn by Graphviz as ``svg`` or ``png``;
+    for a caller that has the DOT already (the console compares it to skip redrawing)."""
+    if fmt not in ("svg", "png"):
+        raise ConfigError(
+            f"format: {fmt!r} is not a format Graphviz draws here (svg or png)",
+            fix="choose svg or png; render() gives the text formats",
+        )
+    source = graphviz.Source(dot_source, engine="dot")
     try:
         drawn: bytes = source.pipe(format=fmt)
     except graphviz.ExecutableNotFound:

@@ -25,6 +25,7 @@ from bus.ops.flow_diagram import (
     DIAGRAM_FORMATS,
     STATE_COLOURS,
     DiagramError,
+    draw,
     embeddable_svg,
     flow_element_id,
     render,
@@ -245,6 +246,15 @@ def test_text_formats_are_utf8_of_the_text(graph: FlowGraph) -> None:
 def test_an_unknown_format_is_refused_naming_the_formats(graph: FlowGraph) -> None:
     with pytest.raises(ConfigError, match=r"format: 'jpg' is not a diagram format \(one of svg"):
         render(graph, "jpg", today=BEFORE)
+
+
+def test_drawing_a_dot_source_is_what_render_draws_and_only_in_graphviz_formats(
+    graph: FlowGraph,
+) -> None:
+    source = to_dot(graph, today=BEFORE)
+    assert draw(source, "svg") == render(graph, "svg", today=BEFORE)
+    with pytest.raises(ConfigError, match=r"format: 'dot' is not a format Graphviz draws here"):
+        draw(source, "dot")
 
 
 def test_the_cli_refuses_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:

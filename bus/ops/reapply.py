@@ -27,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from bus.connection import KafkaConnection
+from bus.contract.message import IncomingEvent
 from bus.decoding import RecordDecoder
 from bus.delivery import (
     BatchHandler,
@@ -38,7 +39,7 @@ from bus.delivery import (
     is_retriable,
 )
 from bus.logs import get_logger
-from bus.ops.dlq_records import mask_message
+from bus.ops.dlq_records import mask_message, personal_values
 from bus.ops.replay import read_window_batches
 from bus.ops.replay_ledger import ReplayLedger, require_ledger
 from bus.ops.replay_plan import PartitionWindow, ReplayError, key_selected
@@ -239,15 +240,18 @@ async def _reapply_one(
     report: ReapplyReport,
 ) -> None:
     where = f"{record.topic}[{record.partition}]"
+    incoming: IncomingEvent | None = None
     try:
         incoming = await decoder.decode(record.value, list(record.headers))
         delivery = Delivery.of(record, incoming)
         outcome = await apply_with_retry(handler, delivery, retry)
     except Exception as exc:
+        # What a sink's error quotes of the event is masked, as a redrive's failures are.
+        message = mask_message(str(exc), personal_values(incoming) if incoming else [])
         if unreachable(exc):
             raise ReplayError(
                 f"stopped at {where}@{record.offset} after {report.applied} applied and "
-                f"{report.duplicates} duplicate(s): {error_class(exc)}: {mask_message(str(exc))}",
+                f"{report.duplicates} duplicate(s): {error_class(exc)}: {message}",
                 fix="once the sink is reachable, run the same replay again (events already "
                 f"applied come back as duplicates), or resume with --from-offsets "
                 f"{record.topic}:{record.partition}:{record.offset}",
@@ -258,7 +262,7 @@ async def _reapply_one(
                 record.partition,
                 record.offset,
                 error_class(exc),
-                mask_message(str(exc)),  # a sink's error can quote the event it refused
+                message,
             )
         )
         log.warning(

@@ -316,7 +316,8 @@ async def test_reapply_hands_a_sink_that_applies_batches_each_partitions_events_
 
     async def apply_one(delivery: Delivery) -> Outcome:
         if delivery.envelope.id == refused:
-            raise PermanentError("kolom menolak nilai 'Siti Aminah' (hp 0812-3456-7890)")
+            nama = delivery.event.to_json()["nama_lengkap"]  # unquoted: masked as spbe.pii
+            raise PermanentError(f"kolom menolak nilai {nama} 'Siti Aminah' (hp 0812-3456-7890)")
         alone.append(delivery)
         return Outcome.APPLIED
 
@@ -345,6 +346,8 @@ async def test_reapply_hands_a_sink_that_applies_batches_each_partitions_events_
     assert message.startswith("kolom menolak nilai")
     assert "Siti" not in message, message
     assert "3456" not in message, message
+    refused_name = history(keys=6, versions=5)[13][0].to_json()["nama_lengkap"]
+    assert refused_name not in message, message
     assert max(len(batch) for batch in batches) > 1, "events were applied in batches"
     for batch in batches:
         assert len({d.partition for d in batch}) == 1
